@@ -1,0 +1,209 @@
+//! `plugins.toml`: which plugins run, and every capability each one is granted.
+//!
+//! Parsing is strict: an unknown key is an error that names its line, so a typo in a security
+//! setting can never silently fall back to a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 120;
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 95;
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+pub const DEFAULT_MEMORY_MIB: u64 = 64;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub carport: ServerSettings,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Where relative paths in the file are resolved from: the file's own folder.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Per-plugin state lives in `<data_dir>/state/<plugin id>/`.
+    pub data_dir: Option<PathBuf>,
+    /// Compiled components, keyed by the component's sha256 and the engine.
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Path of the `.wasm` component.
+    pub component: PathBuf,
+    /// When set, the component must have exactly this sha256 (hex) or it is not loaded.
+    pub sha256: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Egress allowlist: `scheme://host[:port][/path-prefix]`; `*.` may start the host.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u64,
+    /// Plain settings handed to the plugin with every call (base URL, default VIN…).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretConfig {
+    /// Read from this environment variable at each use.
+    pub env: Option<String>,
+    /// Read from this file at each use (trailing newline trimmed).
+    pub file: Option<PathBuf>,
+    /// Lets the plugin read the value itself. Off by default: the host attaches the secret to
+    /// requests and the plugin never sees it.
+    #[serde(default)]
+    pub readable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECONDS
+}
+fn default_request_timeout() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_SECONDS
+}
+fn default_max_response_bytes() -> u64 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+fn default_memory_mib() -> u64 {
+    DEFAULT_MEMORY_MIB
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::parse(&text, &base_dir)
+            .with_context(|| format!("invalid configuration {}", path.display()))
+    }
+
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config> {
+        let mut config: Config = toml::from_str(text).map_err(|error| anyhow::anyhow!("{error}"))?;
+        config.base_dir = base_dir.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (id, plugin) in &self.plugins {
+            if id.is_empty()
+                || id.len() > 32
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!(
+                    "[plugins.{id}]: a plugin id is 1-32 characters of A-Z, a-z, 0-9, '-' and '_' \
+                     (it prefixes the plugin's tool names)"
+                );
+            }
+            for (name, secret) in &plugin.secrets {
+                if secret.env.is_some() == secret.file.is_some() {
+                    bail!(
+                        "[plugins.{id}.secrets.{name}]: give exactly one source, `env = \"VAR\"` \
+                         or `file = \"/path\"`"
+                    );
+                }
+            }
+            if let Some(digest) = &plugin.sha256
+                && (digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                bail!("[plugins.{id}] sha256 must be 64 hexadecimal digits");
+            }
+            if plugin.timeout_seconds == 0 || plugin.memory_mib == 0 {
+                bail!("[plugins.{id}] timeout_seconds and memory_mib must be above zero");
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a path from the file against the file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        match &self.carport.data_dir {
+            Some(dir) => self.resolve(dir),
+            None => user_dir("XDG_STATE_HOME", ".local/state").join("carport"),
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(dir) = std::env::var_os("CARPORT_CACHE_DIR") {
+            return PathBuf::from(dir);
+        }
+        match &self.carport.cache_dir {
+            Some(dir) => self.resolve(dir),
+            None => user_dir("XDG_CACHE_HOME", ".cache").join("carport"),
+        }
+    }
+}
+
+fn user_dir(variable: &str, fallback_under_home: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(variable).filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(fallback_under_home),
+        None => std::env::temp_dir(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_line() {
+        let text = "[plugins.tessie]\ncomponent = \"t.wasm\"\nalow = [\"https://x\"]\n";
+        let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("line 3"), "{error}");
+        assert!(error.contains("alow"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_needs_exactly_one_source() {
+        let text = "[plugins.tessie]\ncomponent = \"t.wasm\"\n[plugins.tessie.secrets.token]\nreadable = true\n";
+        let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("exactly one source"), "{error}");
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let text = "[plugins.tessie]\ncomponent = \"c/t.wasm\"\n";
+        let config = Config::parse(text, Path::new("/etc/carport")).unwrap();
+        let plugin = &config.plugins["tessie"];
+        assert!(plugin.enabled);
+        assert_eq!(plugin.memory_mib, DEFAULT_MEMORY_MIB);
+        assert_eq!(config.resolve(&plugin.component), Path::new("/etc/carport/c/t.wasm"));
+    }
+}

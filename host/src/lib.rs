@@ -1,0 +1,12 @@
+//! carport: an MCP server whose vehicle providers run as sandboxed Wasm components.
+//!
+//! Data flows one way: [`mcp`] receives a tool call, [`runtime`] validates it against the tool's
+//! schema and runs the plugin under its limits, the plugin reaches the world only through
+//! [`capabilities`], and the result travels back the same way.
+
+pub mod capabilities;
+pub mod config;
+pub mod demo;
+pub mod mcp;
+pub mod runtime;
+pub mod simulator;

@@ -1,0 +1,163 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use carport::config::Config;
+use carport::mcp::CarportServer;
+use carport::runtime::Registry;
+use carport::simulator::{SimOptions, Simulator, Vendor};
+
+/// An MCP server for vehicle APIs; each provider runs sandboxed as a Wasm component.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the plugins of a configuration (MCP over stdio unless --http).
+    Serve {
+        #[arg(long, default_value = "plugins.toml")]
+        config: PathBuf,
+        /// Serve MCP's streamable HTTP transport at this address instead of stdio.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+    },
+    /// Serve the bundled plugins against the built-in simulator: no account needed.
+    Demo {
+        /// Folder with the built components (default: found next to the binary).
+        #[arg(long)]
+        components: Option<PathBuf>,
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// How long a sleeping simulated car takes to wake.
+        #[arg(long, default_value_t = 2000)]
+        wake_delay_ms: u64,
+    },
+    /// Run only the simulator, for pointing a plugins.toml at it.
+    Simulator {
+        #[arg(long, default_value_t = 8700)]
+        port: u16,
+        #[arg(long, default_value_t = 2000)]
+        wake_delay_ms: u64,
+    },
+    /// Load a configuration, list its tools and problems, and exit (non-zero on problems).
+    Check {
+        #[arg(long, default_value = "plugins.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // stdout belongs to MCP in stdio mode: every log line goes to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CARPORT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("carport: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Serve {
+        config: PathBuf::from("plugins.toml"),
+        http: None,
+    }) {
+        Command::Serve { config, http } => {
+            let config = Config::load(&config).with_context(|| {
+                "carport needs a plugins.toml (see README.md); `carport demo` runs without one"
+            })?;
+            serve(&config, http).await?;
+        }
+        Command::Demo {
+            components,
+            http,
+            wake_delay_ms,
+        } => {
+            let components = carport::demo::components_dir(components)?;
+            let simulator = Simulator::start(SimOptions {
+                wake_delay: Duration::from_millis(wake_delay_ms),
+                ..SimOptions::default()
+            })
+            .await?;
+            let data_dir = std::env::temp_dir().join(format!("carport-demo-{}", std::process::id()));
+            let config = carport::demo::config(&simulator, &components, &data_dir)?;
+            tracing::info!(
+                "demo: simulated Tessie at {}; cars {}",
+                simulator.url(Vendor::Tessie),
+                simulator
+                    .state
+                    .vehicles()
+                    .iter()
+                    .map(|car| format!("{} {} ({})", car.vin, car.display_name, car.state_word()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let served = serve(&config, http).await;
+            let _ = std::fs::remove_dir_all(&data_dir);
+            served?;
+        }
+        Command::Simulator { port, wake_delay_ms } => {
+            let simulator = Simulator::start(SimOptions {
+                wake_delay: Duration::from_millis(wake_delay_ms),
+                base_port: port,
+            })
+            .await?;
+            for vendor in Vendor::ALL {
+                tracing::info!(
+                    "{}: {} (bearer token {:?})",
+                    vendor.name(),
+                    simulator.url(*vendor),
+                    vendor.token()
+                );
+            }
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Check { config } => {
+            let config = Config::load(&config)?;
+            let registry = Registry::load(&config).await?;
+            for entry in &registry.tools {
+                eprintln!("{}\t{}", entry.exposed_name, entry.tool.title);
+            }
+            for problem in &registry.problems {
+                eprintln!("problem: {problem}");
+            }
+            if !registry.problems.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: &Config, http: Option<SocketAddr>) -> Result<()> {
+    let registry = Arc::new(Registry::load(config).await?);
+    let server = CarportServer::new(registry);
+    match http {
+        Some(address) => server.serve_http(address).await,
+        None => server.serve_stdio().await,
+    }
+}

@@ -1,0 +1,60 @@
+//! Compiled components on disk, keyed by the component's sha256 and the engine's compatibility
+//! hash, so a warm start deserialises (~0.3 ms) instead of compiling (~50 ms release, ~0.5 s
+//! debug) each plugin.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub struct ComponentCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl ComponentCache {
+    pub fn new(engine: &Engine, dir: &Path) -> ComponentCache {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        ComponentCache {
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    /// Loads the compiled form of `bytes` (whose sha256 is `digest`), compiling and storing it
+    /// on a miss. A cache that cannot be read or written only costs time.
+    pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Component> {
+        let path = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with the
+            // same compatibility hash, into carport's own cache directory.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(error) => tracing::warn!(
+                    "ignoring unreadable compiled component {}: {error:#}",
+                    path.display()
+                ),
+            }
+        }
+        let compiled = engine
+            .precompile_component(bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid Wasm component")?;
+        if let Err(error) = self.store(&path, &compiled) {
+            tracing::warn!("cannot cache the compiled component at {}: {error:#}", path.display());
+        }
+        // SAFETY: `compiled` was produced just now by this engine.
+        unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)
+    }
+
+    fn store(&self, path: &Path, compiled: &[u8]) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temporary, compiled)?;
+        std::fs::rename(&temporary, path)?;
+        Ok(())
+    }
+}

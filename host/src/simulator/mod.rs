@@ -1,0 +1,255 @@
+//! A built-in simulator of the vendors' APIs on loopback, for `carport demo` and the tests.
+//!
+//! It lives in the host crate (not a crate of its own) because it ships inside the one
+//! `carport` binary: `carport demo` needs no second program. Each vendor listens on its own
+//! port, so each plugin's egress allowlist names only its own vendor, as in production. The
+//! simulator keeps vehicle state between calls, records every request (tests assert on the
+//! wire), and can be scripted to answer with a vendor's failure modes.
+
+pub mod tessie;
+pub mod vehicle;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Result;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+pub use vehicle::SimVehicle;
+
+/// The vendors the simulator speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Vendor {
+    Tessie,
+}
+
+impl Vendor {
+    pub const ALL: &[Vendor] = &[Vendor::Tessie];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Vendor::Tessie => "tessie",
+        }
+    }
+
+    /// The access token the simulated vendor accepts.
+    pub fn token(self) -> &'static str {
+        match self {
+            Vendor::Tessie => "sim-tessie-token",
+        }
+    }
+}
+
+/// A request as the simulator received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    pub vendor: Vendor,
+    pub method: String,
+    pub path: String,
+    /// Raw query string, without `?`.
+    pub query: String,
+    pub body: String,
+    pub authorization: Option<String>,
+}
+
+impl RecordedRequest {
+    /// Decoded query parameters.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect()
+    }
+}
+
+/// A canned answer for the next `times` requests that match.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub vendor: Vendor,
+    pub method: Option<String>,
+    pub path_prefix: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    pub times: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// How long a sleeping car takes to wake (real cars: 10-30 s).
+    pub wake_delay: Duration,
+    /// Port of the first vendor; the others follow. 0 picks free ports.
+    pub base_port: u16,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            wake_delay: Duration::from_secs(2),
+            base_port: 0,
+        }
+    }
+}
+
+pub struct SimState {
+    pub options: SimOptions,
+    vehicles: Mutex<Vec<SimVehicle>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    scripts: Mutex<Vec<Script>>,
+}
+
+impl SimState {
+    pub fn vehicles(&self) -> MutexGuard<'_, Vec<SimVehicle>> {
+        self.vehicles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[derive(Clone)]
+pub struct Simulator {
+    pub state: Arc<SimState>,
+    addresses: Vec<(Vendor, SocketAddr)>,
+}
+
+impl Simulator {
+    /// Binds one loopback listener per vendor and serves them in the background.
+    pub async fn start(options: SimOptions) -> Result<Simulator> {
+        let state = Arc::new(SimState {
+            options: options.clone(),
+            vehicles: Mutex::new(SimVehicle::garage()),
+            requests: Mutex::new(Vec::new()),
+            scripts: Mutex::new(Vec::new()),
+        });
+        let mut addresses = Vec::new();
+        for (offset, vendor) in Vendor::ALL.iter().enumerate() {
+            let port = match options.base_port {
+                0 => 0,
+                base => base + offset as u16,
+            };
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            addresses.push((*vendor, listener.local_addr()?));
+            let router = match vendor {
+                Vendor::Tessie => tessie::router(),
+            }
+            .layer(middleware::from_fn_with_state(
+                (state.clone(), *vendor),
+                record_and_script,
+            ))
+            .with_state(state.clone());
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!("simulator stopped: {error}");
+                }
+            });
+        }
+        Ok(Simulator { state, addresses })
+    }
+
+    /// Base URL of a vendor's simulated API, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self, vendor: Vendor) -> String {
+        let address = self
+            .addresses
+            .iter()
+            .find(|(candidate, _)| *candidate == vendor)
+            .map(|(_, address)| *address)
+            .expect("every vendor is bound at start");
+        format!("http://{address}")
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.state.requests).clear();
+    }
+
+    pub fn script(&self, script: Script) {
+        lock(&self.state.scripts).push(script);
+    }
+
+    pub fn vehicle(&self, vin: &str) -> Option<SimVehicle> {
+        self.state.vehicles().iter().find(|vehicle| vehicle.vin == vin).cloned()
+    }
+
+    pub fn update_vehicle(&self, vin: &str, change: impl FnOnce(&mut SimVehicle)) {
+        if let Some(vehicle) = self.state.vehicles().iter_mut().find(|vehicle| vehicle.vin == vin) {
+            change(vehicle);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Records each request, then answers from a matching script or passes it to the vendor.
+async fn record_and_script(
+    State((state, vendor)): State<(Arc<SimState>, Vendor)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, 1024 * 1024).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let recorded = RecordedRequest {
+        vendor,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        authorization: parts
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
+    };
+    let scripted = {
+        let mut scripts = lock(&state.scripts);
+        let position = scripts.iter().position(|script| {
+            script.vendor == vendor
+                && script.times > 0
+                && recorded.path.starts_with(&script.path_prefix)
+                && script.method.as_deref().is_none_or(|method| method == recorded.method)
+        });
+        position.map(|position| {
+            let script = &mut scripts[position];
+            script.times -= 1;
+            let answer = script.clone();
+            if script.times == 0 {
+                scripts.remove(position);
+            }
+            answer
+        })
+    };
+    lock(&state.requests).push(recorded);
+    if let Some(script) = scripted {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &script.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, headers, axum::Json(script.body)).into_response();
+    }
+    next.run(axum::http::Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Checks `Authorization: Bearer <token>`.
+pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        == Some(token)
+}
