@@ -1,1 +1,9 @@
-fn main(){}
+//! End-to-end tests: the real `carport` binary, driven by rmcp's MCP client over stdio (and
+//! streamable HTTP), running the real plugin components against the simulator on loopback.
+//!
+//! The components come from `cargo xtask components` (the README's test command builds them).
+
+mod harness;
+mod sandbox;
+mod server;
+mod tessie;

@@ -4,7 +4,7 @@
 //! never half of one.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -18,6 +18,8 @@ const MAX_KEY_CHARS: usize = 128;
 pub struct PluginState {
     plugin_id: String,
     dir: Dir,
+    /// Only for syncing the directory after a rename; every access by key goes through `dir`.
+    path: PathBuf,
 }
 
 impl PluginState {
@@ -27,6 +29,7 @@ impl PluginState {
         Ok(PluginState {
             plugin_id: plugin_id.to_string(),
             dir,
+            path: path.to_path_buf(),
         })
     }
 
@@ -73,7 +76,7 @@ impl PluginState {
             file.sync_all()?;
             self.dir.rename(&temporary, &self.dir, key)?;
             // Make the rename itself durable.
-            self.dir.try_clone()?.into_std_file().sync_all()
+            std::fs::File::open(&self.path)?.sync_all()
         };
         write().map_err(|error| self.io_failure("write", key, error))
     }

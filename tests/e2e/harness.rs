@@ -1,0 +1,222 @@
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use carport::simulator::{RecordedRequest, SimOptions, Simulator, Vendor};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, NumberOrString, ProgressNotificationParam,
+    ProgressToken, RequestMetaObject,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::io::AsyncReadExt;
+
+pub const RED_ARROW: &str = "5YJ3E1EA7KF000001";
+pub const BLUE_GHOST: &str = "7SAYGDEE9PF000002";
+
+pub fn components_dir() -> PathBuf {
+    let dir = std::env::var_os("CARPORT_COMPONENTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components"));
+    for component in ["tessie.wasm", "hostile.wasm"] {
+        assert!(
+            dir.join(component).is_file(),
+            "{} is missing: run the tests with `cargo xtask test`, which builds the components",
+            dir.join(component).display()
+        );
+    }
+    dir
+}
+
+/// Compiled components are shared between tests, as between real starts.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
+}
+
+/// Records the progress notifications the server sends.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
+pub struct Options {
+    pub tessie_token: String,
+    pub hostile_timeout_seconds: u64,
+    pub extra_toml: String,
+    pub wake_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tessie_token: Vendor::Tessie.token().to_string(),
+            hostile_timeout_seconds: 2,
+            extra_toml: String::new(),
+            wake_delay: Duration::from_millis(150),
+        }
+    }
+}
+
+pub struct Harness {
+    pub simulator: Simulator,
+    pub client: RunningService<RoleClient, Recorder>,
+    pub recorder: Recorder,
+    pub stderr: Arc<Mutex<String>>,
+    pub dir: TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Harness {
+        let simulator = Simulator::start(SimOptions {
+            wake_delay: options.wake_delay,
+            base_port: 0,
+        })
+        .await
+        .expect("simulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(&dir, &simulator, &options);
+        let (client, recorder, stderr) = connect(&config).await;
+        Harness {
+            simulator,
+            client,
+            recorder,
+            stderr,
+            dir,
+        }
+    }
+
+    pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
+            .await
+            .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
+    }
+
+    /// Calls with a progress token, so the server may report progress.
+    pub async fn call_with_progress(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
+        let mut meta = RequestMetaObject::default();
+        meta.set_progress_token(ProgressToken(NumberOrString::String("progress-1".into())));
+        let mut params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        params.meta = Some(meta);
+        self.client.call_tool(params).await.expect("protocol-level success")
+    }
+
+    pub fn tessie_requests(&self) -> Vec<RecordedRequest> {
+        self.simulator
+            .requests()
+            .into_iter()
+            .filter(|request| request.vendor == Vendor::Tessie)
+            .collect()
+    }
+}
+
+pub fn write_config(dir: &TempDir, simulator: &Simulator, options: &Options) -> PathBuf {
+    let components = components_dir();
+    let token_file = dir.path().join("tessie-token");
+    std::fs::write(&token_file, &options.tessie_token).unwrap();
+    let tessie = simulator.url(Vendor::Tessie);
+    let text = format!(
+        r#"
+[carport]
+data_dir = "data"
+
+[plugins.tessie]
+component = {tessie_component:?}
+allow = [{tessie:?}]
+[plugins.tessie.settings]
+base_url = {tessie:?}
+vin = "{RED_ARROW}"
+[plugins.tessie.secrets.token]
+file = {token_file:?}
+
+[plugins.hostile]
+component = {hostile_component:?}
+allow = [{tessie:?}]
+timeout_seconds = {hostile_timeout}
+memory_mib = 16
+[plugins.hostile.settings]
+allowed_url = {tessie:?}
+[plugins.hostile.secrets.token]
+file = {token_file:?}
+{extra}
+"#,
+        tessie_component = components.join("tessie.wasm").display().to_string(),
+        hostile_component = components.join("hostile.wasm").display().to_string(),
+        token_file = token_file.display().to_string(),
+        hostile_timeout = options.hostile_timeout_seconds,
+        extra = options.extra_toml,
+    );
+    let path = dir.path().join("plugins.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub async fn connect(config: &Path) -> (RunningService<RoleClient, Recorder>, Recorder, Arc<Mutex<String>>) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("CARPORT_CACHE_DIR", cache_dir())
+        .env("CARPORT_LOG", "info");
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("carport starts");
+    let log = Arc::new(Mutex::new(String::new()));
+    if let Some(mut stderr) = stderr {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = stderr.read(&mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                log.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        });
+    }
+    let recorder = Recorder::default();
+    let client = recorder.clone().serve(transport).await.expect("MCP handshake");
+    (client, recorder, log)
+}
+
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn is_error(result: &CallToolResult) -> bool {
+    result.is_error == Some(true)
+}
+
+pub fn structured(result: &CallToolResult) -> Value {
+    result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structuredContent in {}", text_of(result)))
+}
+
+pub fn command(name: &str) -> Value {
+    json!({ "command": name })
+}
