@@ -32,9 +32,14 @@ pub fn components_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
     )
 }
 
-/// A configuration serving each bundled plugin against `simulator`. Tokens are written to
-/// files under `data_dir`, as a real deployment would keep them.
+/// A configuration serving each bundled plugin against `simulator`.
 pub fn config(simulator: &Simulator, components: &Path, data_dir: &Path) -> Result<Config> {
+    Config::parse(&config_text(simulator, components, data_dir)?, data_dir)
+}
+
+/// The demo's plugins.toml. Tokens are written to files under `data_dir`, as a real
+/// deployment would keep them.
+pub fn config_text(simulator: &Simulator, components: &Path, data_dir: &Path) -> Result<String> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut text = format!("[carport]\ndata_dir = {:?}\n", data_dir.display().to_string());
@@ -56,5 +61,70 @@ pub fn config(simulator: &Simulator, components: &Path, data_dir: &Path) -> Resu
             token = token_file.display().to_string(),
         ));
     }
-    Config::parse(&text, data_dir)
+    Ok(text)
+}
+
+/// A guided tour for a person at a terminal: a real MCP client, in process, calls the demo's
+/// tools and prints each call and answer (to stderr, like every other human-facing line).
+pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> Result<()> {
+    use rmcp::ServiceExt;
+    use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
+    use serde_json::{Value, json};
+
+    let (client_end, server_end) = tokio::io::duplex(1 << 16);
+    let serving = tokio::spawn(async move {
+        match server.serve(server_end).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(error) => tracing::error!("tour server: {error}"),
+        }
+    });
+    let client = ().serve(client_end).await?;
+    let tools = client.list_all_tools().await?;
+    eprintln!("\ncarport demo: {} tools, served by sandboxed plugins against the built-in simulator:", tools.len());
+    for tool in &tools {
+        eprintln!("  {:<28} {}", tool.name, tool.title.as_deref().unwrap_or_default());
+    }
+    let sleeping_vin = simulator
+        .state
+        .vehicles()
+        .iter()
+        .find(|car| car.asleep)
+        .map(|car| car.vin.clone())
+        .unwrap_or_default();
+    let steps: Vec<(&str, &str, Value)> = vec![
+        ("What state is my car in?", "tessie_tesla_state", json!({})),
+        ("Lock it.", "tessie_tesla_command", json!({"command": "lock"})),
+        ("Is it locked now?", "tessie_tesla_state", json!({})),
+        ("Set the cabin to 40 °C.", "tessie_tesla_command", json!({"command": "set_temperature", "temperature": 40})),
+        ("Honk the other car (it is asleep).", "tessie_tesla_command", json!({"command": "honk", "vin": sleeping_vin})),
+    ];
+    for (question, tool, arguments) in steps {
+        let started = std::time::Instant::now();
+        let mut params = CallToolRequestParams::new(tool)
+            .with_arguments(arguments.as_object().cloned().unwrap_or_default());
+        let mut meta = RequestMetaObject::default();
+        meta.set_progress_token(ProgressToken(NumberOrString::String(tool.into())));
+        params.meta = Some(meta);
+        let result = client.call_tool(params).await?;
+        let text: Vec<String> = result
+            .content
+            .iter()
+            .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+            .collect();
+        let verdict = if result.is_error == Some(true) { "error" } else { "ok" };
+        eprintln!(
+            "\n> {question}\n  {tool} {arguments}\n  {verdict} in {:.1} ms: {}",
+            started.elapsed().as_secs_f64() * 1000.0,
+            text.join(" ")
+        );
+    }
+    eprintln!(
+        "\nThat was MCP over an in-process pipe. To use carport from Claude Desktop or VS Code, \
+         point them at `carport demo` (see README.md); `carport demo` then speaks MCP on stdio."
+    );
+    client.cancel().await?;
+    serving.abort();
+    Ok(())
 }

@@ -40,6 +40,9 @@ enum Command {
         /// How long a sleeping simulated car takes to wake.
         #[arg(long, default_value_t = 2000)]
         wake_delay_ms: u64,
+        /// Run a short guided tour instead of serving (the default when stdin is a terminal).
+        #[arg(long)]
+        tour: bool,
     },
     /// Run only the simulator, for pointing a plugins.toml at it.
     Simulator {
@@ -96,6 +99,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             components,
             http,
             wake_delay_ms,
+            tour,
         } => {
             let components = carport::demo::components_dir(components)?;
             let simulator = Simulator::start(SimOptions {
@@ -116,7 +120,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let served = serve(&config, http).await;
+            let at_terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            let served = if tour || (at_terminal && http.is_none()) {
+                let registry = Arc::new(Registry::load(&config).await?);
+                carport::demo::tour(CarportServer::new(registry), &simulator).await
+            } else {
+                serve(&config, http).await
+            };
             let _ = std::fs::remove_dir_all(&data_dir);
             served?;
         }
