@@ -22,7 +22,10 @@ const CALLS: usize = 500;
 
 fn components() -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components");
-    assert!(dir.join("tessie.wasm").is_file(), "run `cargo xtask bench`, which builds the components");
+    assert!(
+        dir.join("tessie.wasm").is_file(),
+        "run `cargo xtask bench`, which builds the components"
+    );
     dir
 }
 
@@ -84,8 +87,16 @@ async fn main() {
         .env("CARPORT_LOG", "warn");
     let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
     for (tool, arguments, label) in [
-        ("tessie_tesla_state", json!({}), "MCP stdio: tessie_tesla_state"),
-        ("tessie_tesla_command", json!({"command": "lock"}), "MCP stdio: tessie_tesla_command lock"),
+        (
+            "tessie_tesla_state",
+            json!({}),
+            "MCP stdio: tessie_tesla_state",
+        ),
+        (
+            "tessie_tesla_command",
+            json!({"command": "lock"}),
+            "MCP stdio: tessie_tesla_command lock",
+        ),
     ] {
         let arguments = arguments.as_object().unwrap().clone();
         let mut samples = Vec::with_capacity(CALLS);
@@ -106,7 +117,10 @@ async fn main() {
     let mut samples = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let started = Instant::now();
-        registry.call("tessie_tesla_state", json!({}), None).await.unwrap();
+        registry
+            .call("tessie_tesla_state", json!({}), None)
+            .await
+            .unwrap();
         samples.push(started.elapsed());
     }
     Figures(samples).report("in process: tessie_tesla_state");
@@ -114,7 +128,11 @@ async fn main() {
     for _ in 0..CALLS {
         let started = Instant::now();
         let refused = registry
-            .call("tessie_tesla_command", json!({"command": "set_temperature", "temperature": 99}), None)
+            .call(
+                "tessie_tesla_command",
+                json!({"command": "set_temperature", "temperature": 99}),
+                None,
+            )
             .await;
         samples.push(started.elapsed());
         assert!(refused.is_err());

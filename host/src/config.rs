@@ -104,7 +104,8 @@ impl Config {
     }
 
     pub fn parse(text: &str, base_dir: &Path) -> Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|error| anyhow::anyhow!("{error}"))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|error| anyhow::anyhow!("{error}"))?;
         config.base_dir = base_dir.to_path_buf();
         config.validate()?;
         Ok(config)
@@ -114,7 +115,9 @@ impl Config {
         for (id, plugin) in &self.plugins {
             if id.is_empty()
                 || id.len() > 32
-                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 bail!(
                     "[plugins.{id}]: a plugin id is 1-32 characters of A-Z, a-z, 0-9, '-' and '_' \
@@ -204,6 +207,9 @@ mod tests {
         let plugin = &config.plugins["tessie"];
         assert!(plugin.enabled);
         assert_eq!(plugin.memory_mib, DEFAULT_MEMORY_MIB);
-        assert_eq!(config.resolve(&plugin.component), Path::new("/etc/carport/c/t.wasm"));
+        assert_eq!(
+            config.resolve(&plugin.component),
+            Path::new("/etc/carport/c/t.wasm")
+        );
     }
 }

@@ -16,7 +16,10 @@ const DEMO_PLUGINS: &[(&str, Vendor)] = &[("tessie", Vendor::Tessie)];
 pub fn components_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
     let mut candidates: Vec<PathBuf> = explicit.into_iter().collect();
     candidates.extend(std::env::var_os("CARPORT_COMPONENTS").map(PathBuf::from));
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
         candidates.push(exe_dir.join("../components"));
     }
     candidates.push(PathBuf::from("target/components"));
@@ -28,7 +31,11 @@ pub fn components_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
     bail!(
         "no built plugin components found (looked in {}); build them with `cargo xtask build`, \
          or pass --components DIR",
-        candidates.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+        candidates
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -42,7 +49,10 @@ pub fn config(simulator: &Simulator, components: &Path, data_dir: &Path) -> Resu
 pub fn config_text(simulator: &Simulator, components: &Path, data_dir: &Path) -> Result<String> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let mut text = format!("[carport]\ndata_dir = {:?}\n", data_dir.display().to_string());
+    let mut text = format!(
+        "[carport]\ndata_dir = {:?}\n",
+        data_dir.display().to_string()
+    );
     for (id, vendor) in DEMO_PLUGINS {
         let token_file = data_dir.join(format!("{id}-token"));
         std::fs::write(&token_file, vendor.token())?;
@@ -82,9 +92,16 @@ pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> R
     });
     let client = ().serve(client_end).await?;
     let tools = client.list_all_tools().await?;
-    eprintln!("\ncarport demo: {} tools, served by sandboxed plugins against the built-in simulator:", tools.len());
+    eprintln!(
+        "\ncarport demo: {} tools, served by sandboxed plugins against the built-in simulator:",
+        tools.len()
+    );
     for tool in &tools {
-        eprintln!("  {:<28} {}", tool.name, tool.title.as_deref().unwrap_or_default());
+        eprintln!(
+            "  {:<28} {}",
+            tool.name,
+            tool.title.as_deref().unwrap_or_default()
+        );
     }
     let sleeping_vin = simulator
         .state
@@ -95,10 +112,22 @@ pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> R
         .unwrap_or_default();
     let steps: Vec<(&str, &str, Value)> = vec![
         ("What state is my car in?", "tessie_tesla_state", json!({})),
-        ("Lock it.", "tessie_tesla_command", json!({"command": "lock"})),
+        (
+            "Lock it.",
+            "tessie_tesla_command",
+            json!({"command": "lock"}),
+        ),
         ("Is it locked now?", "tessie_tesla_state", json!({})),
-        ("Set the cabin to 40 °C.", "tessie_tesla_command", json!({"command": "set_temperature", "temperature": 40})),
-        ("Honk the other car (it is asleep).", "tessie_tesla_command", json!({"command": "honk", "vin": sleeping_vin})),
+        (
+            "Set the cabin to 40 °C.",
+            "tessie_tesla_command",
+            json!({"command": "set_temperature", "temperature": 40}),
+        ),
+        (
+            "Honk the other car (it is asleep).",
+            "tessie_tesla_command",
+            json!({"command": "honk", "vin": sleeping_vin}),
+        ),
     ];
     for (question, tool, arguments) in steps {
         let started = std::time::Instant::now();
@@ -113,7 +142,11 @@ pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> R
             .iter()
             .filter_map(|block| block.as_text().map(|text| text.text.clone()))
             .collect();
-        let verdict = if result.is_error == Some(true) { "error" } else { "ok" };
+        let verdict = if result.is_error == Some(true) {
+            "error"
+        } else {
+            "ok"
+        };
         eprintln!(
             "\n> {question}\n  {tool} {arguments}\n  {verdict} in {:.1} ms: {}",
             started.elapsed().as_secs_f64() * 1000.0,

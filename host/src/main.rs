@@ -90,9 +90,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         http: None,
     }) {
         Command::Serve { config, http } => {
-            let config = Config::load(&config).with_context(|| {
-                "carport needs a plugins.toml (see README.md); `carport demo` runs without one"
-            })?;
+            let config = Config::load(&config).with_context(
+                || "carport needs a plugins.toml (see README.md); `carport demo` runs without one",
+            )?;
             serve(&config, http).await?;
         }
         Command::Demo {
@@ -107,7 +107,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ..SimOptions::default()
             })
             .await?;
-            let data_dir = std::env::temp_dir().join(format!("carport-demo-{}", std::process::id()));
+            let data_dir =
+                std::env::temp_dir().join(format!("carport-demo-{}", std::process::id()));
             let config = carport::demo::config(&simulator, &components, &data_dir)?;
             tracing::info!(
                 "demo: simulated Tessie at {}; cars {}",
@@ -130,7 +131,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let _ = std::fs::remove_dir_all(&data_dir);
             served?;
         }
-        Command::Simulator { port, wake_delay_ms } => {
+        Command::Simulator {
+            port,
+            wake_delay_ms,
+        } => {
             let simulator = Simulator::start(SimOptions {
                 wake_delay: Duration::from_millis(wake_delay_ms),
                 base_port: port,

@@ -54,7 +54,10 @@ impl CarportServer {
         );
         let router = axum::Router::new().nest_service("/mcp", service);
         let listener = tokio::net::TcpListener::bind(address).await?;
-        tracing::info!("MCP over streamable HTTP at http://{}/mcp", listener.local_addr()?);
+        tracing::info!(
+            "MCP over streamable HTTP at http://{}/mcp",
+            listener.local_addr()?
+        );
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -159,9 +162,14 @@ impl ServerHandler for CarportServer {
                 let peer = context.peer.clone();
                 let forwarder = tokio::spawn(async move {
                     while let Some(report) = receiver.recv().await {
-                        let crate::capabilities::progress::ProgressReport { progress, total, message } = report;
-                        let mut notification = ProgressNotificationParam::new(token.clone(), progress)
-                            .with_message(message);
+                        let crate::capabilities::progress::ProgressReport {
+                            progress,
+                            total,
+                            message,
+                        } = report;
+                        let mut notification =
+                            ProgressNotificationParam::new(token.clone(), progress)
+                                .with_message(message);
                         if let Some(total) = total {
                             notification = notification.with_total(total);
                         }

@@ -44,13 +44,20 @@ pub struct Recorder {
 }
 
 impl ClientHandler for Recorder {
-    async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
         self.progress.lock().unwrap().push(params);
     }
 }
 
 pub struct Options {
     pub tessie_token: String,
+    pub tessie_max_response_bytes: u64,
+    /// Defaults to the cache shared by all tests.
+    pub cache_dir: Option<PathBuf>,
     pub hostile_timeout_seconds: u64,
     pub extra_toml: String,
     pub wake_delay: Duration,
@@ -60,6 +67,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             tessie_token: Vendor::Tessie.token().to_string(),
+            tessie_max_response_bytes: 1024 * 1024,
+            cache_dir: None,
             hostile_timeout_seconds: 2,
             extra_toml: String::new(),
             wake_delay: Duration::from_millis(150),
@@ -89,7 +98,8 @@ impl Harness {
         .expect("simulator starts");
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(&dir, &simulator, &options);
-        let (client, recorder, stderr) = connect(&config).await;
+        let cache = options.cache_dir.clone().unwrap_or_else(cache_dir);
+        let (client, recorder, stderr) = connect(&config, &cache).await;
         Harness {
             simulator,
             client,
@@ -100,7 +110,9 @@ impl Harness {
     }
 
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
-        let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
         self.client
             .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
             .await
@@ -109,12 +121,17 @@ impl Harness {
 
     /// Calls with a progress token, so the server may report progress.
     pub async fn call_with_progress(&self, tool: &str, arguments: Value) -> CallToolResult {
-        let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
         let mut meta = RequestMetaObject::default();
         meta.set_progress_token(ProgressToken(NumberOrString::String("progress-1".into())));
         let mut params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
         params.meta = Some(meta);
-        self.client.call_tool(params).await.expect("protocol-level success")
+        self.client
+            .call_tool(params)
+            .await
+            .expect("protocol-level success")
     }
 
     pub fn tessie_requests(&self) -> Vec<RecordedRequest> {
@@ -139,6 +156,7 @@ data_dir = "data"
 [plugins.tessie]
 component = {tessie_component:?}
 allow = [{tessie:?}]
+max_response_bytes = {tessie_max_response_bytes}
 [plugins.tessie.settings]
 base_url = {tessie:?}
 vin = "{RED_ARROW}"
@@ -160,6 +178,7 @@ file = {token_file:?}
         hostile_component = components.join("hostile.wasm").display().to_string(),
         token_file = token_file.display().to_string(),
         hostile_timeout = options.hostile_timeout_seconds,
+        tessie_max_response_bytes = options.tessie_max_response_bytes,
         extra = options.extra_toml,
     );
     let path = dir.path().join("plugins.toml");
@@ -167,13 +186,20 @@ file = {token_file:?}
     path
 }
 
-pub async fn connect(config: &Path) -> (RunningService<RoleClient, Recorder>, Recorder, Arc<Mutex<String>>) {
+pub async fn connect(
+    config: &Path,
+    cache: &Path,
+) -> (
+    RunningService<RoleClient, Recorder>,
+    Recorder,
+    Arc<Mutex<String>>,
+) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
     command
         .arg("serve")
         .arg("--config")
         .arg(config)
-        .env("CARPORT_CACHE_DIR", cache_dir())
+        .env("CARPORT_CACHE_DIR", cache)
         .env("CARPORT_LOG", "info");
     let (transport, stderr) = TokioChildProcess::builder(command)
         .stderr(Stdio::piped())
@@ -188,12 +214,18 @@ pub async fn connect(config: &Path) -> (RunningService<RoleClient, Recorder>, Re
                 if read == 0 {
                     break;
                 }
-                log.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..read]));
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..read]));
             }
         });
     }
     let recorder = Recorder::default();
-    let client = recorder.clone().serve(transport).await.expect("MCP handshake");
+    let client = recorder
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake");
     (client, recorder, log)
 }
 

@@ -55,12 +55,34 @@ async fn broken_and_missing_components_do_not_stop_the_others() {
     .await;
     let tools = harness.client.list_all_tools().await.unwrap();
     assert!(tools.iter().any(|tool| tool.name == "tessie_tesla_state"));
-    assert!(!tools.iter().any(|tool| tool.name.starts_with("broken_") || tool.name.starts_with("pinned_")));
-    let instructions = harness.client.peer_info().unwrap().instructions.clone().unwrap();
-    assert!(instructions.contains("plugin `broken` was not loaded"), "{instructions}");
-    assert!(instructions.contains("broken.wasm is not a usable component"), "{instructions}");
-    assert!(instructions.contains("plugin `missing` was not loaded: cannot read its component"), "{instructions}");
-    assert!(instructions.contains("plugins.toml pins 0000"), "{instructions}");
+    assert!(
+        !tools
+            .iter()
+            .any(|tool| tool.name.starts_with("broken_") || tool.name.starts_with("pinned_"))
+    );
+    let instructions = harness
+        .client
+        .peer_info()
+        .unwrap()
+        .instructions
+        .clone()
+        .unwrap();
+    assert!(
+        instructions.contains("plugin `broken` was not loaded"),
+        "{instructions}"
+    );
+    assert!(
+        instructions.contains("broken.wasm is not a usable component"),
+        "{instructions}"
+    );
+    assert!(
+        instructions.contains("plugin `missing` was not loaded: cannot read its component"),
+        "{instructions}"
+    );
+    assert!(
+        instructions.contains("plugins.toml pins 0000"),
+        "{instructions}"
+    );
     let result = harness.call("tessie_tesla_state", json!({})).await;
     assert!(!is_error(&result), "{}", text_of(&result));
 }
@@ -104,7 +126,9 @@ async fn serves_streamable_http() {
     use rmcp::ServiceExt;
     use rmcp::transport::StreamableHttpClientTransport;
 
-    let simulator = carport::simulator::Simulator::start(Default::default()).await.unwrap();
+    let simulator = carport::simulator::Simulator::start(Default::default())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &simulator, &Options::default());
     let port = {
@@ -122,7 +146,8 @@ async fn serves_streamable_http() {
     let mut client = None;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if let Ok(connected) = ().serve(StreamableHttpClientTransport::from_uri(url.clone())).await {
+        if let Ok(connected) = ().serve(StreamableHttpClientTransport::from_uri(url.clone())).await
+        {
             client = Some(connected);
             break;
         }
@@ -138,4 +163,28 @@ async fn serves_streamable_http() {
     assert!(!is_error(&result), "{}", text_of(&result));
     assert!(simulator.vehicle(RED_ARROW).unwrap().locked);
     child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_start_uses_the_compiled_component_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let options = || Options {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Options::default()
+    };
+    let cold = Harness::start_with(options()).await;
+    assert!(!is_error(&cold.call("tessie_tesla_state", json!({})).await));
+    let cold_log = cold.stderr.lock().unwrap().clone();
+    assert!(cold_log.contains("compiled component"), "{cold_log}");
+    let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+    assert_eq!(cached.len(), 2, "one compiled file per component");
+
+    let warm = Harness::start_with(options()).await;
+    assert!(!is_error(&warm.call("tessie_tesla_state", json!({})).await));
+    let warm_log = warm.stderr.lock().unwrap().clone();
+    assert!(warm_log.contains("loaded plugin `tessie`"), "{warm_log}");
+    assert!(
+        !warm_log.contains("compiled component"),
+        "a warm start recompiled: {warm_log}"
+    );
 }

@@ -15,7 +15,13 @@ use anyhow::{Context, Result, bail};
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Guest crates and the component file each one becomes.
 const GUESTS: &[&str] = &["tessie", "hostile"];
-const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld-22"];
+const DEBIAN_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "rust-web-llvm",
+    "lld-22",
+];
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 
@@ -60,14 +66,23 @@ fn run(args: Vec<String>) -> Result<()> {
         ["test", rest @ ..] => {
             build_components(&root)?;
             let mut command = vec![
-                "test", "--package", "carport", "--package", "carport-guest", "--package", "xtask",
+                "test",
+                "--package",
+                "carport",
+                "--package",
+                "carport-guest",
+                "--package",
+                "xtask",
             ];
             command.extend_from_slice(rest);
             cargo_host(&root, &command)
         }
         ["bench"] => {
             build_components(&root)?;
-            cargo_host(&root, &["bench", "--package", "carport", "--bench", "latency"])
+            cargo_host(
+                &root,
+                &["bench", "--package", "carport", "--bench", "latency"],
+            )
         }
         _ => bail!("{USAGE}"),
     }
@@ -110,7 +125,11 @@ fn detect_toolchain() -> Result<GuestToolchain> {
         .filter(|output| output.status.success())
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string());
     if let Some(sysroot) = sysroot
-        && Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir()
+        && Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(WASM_TARGET)
+            .join("lib")
+            .is_dir()
     {
         let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         return Ok(GuestToolchain::Rustup { cargo });
@@ -122,7 +141,10 @@ fn detect_toolchain() -> Result<GuestToolchain> {
 }
 
 fn debian_toolchain_present() -> bool {
-    let Ok(output) = Command::new(DEBIAN_RUSTC).args(["--print", "sysroot"]).output() else {
+    let Ok(output) = Command::new(DEBIAN_RUSTC)
+        .args(["--print", "sysroot"])
+        .output()
+    else {
         return false;
     };
     let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
@@ -168,13 +190,20 @@ fn build_components(root: &Path) -> Result<()> {
         GuestToolchain::Rustup { cargo } => Command::new(cargo),
         GuestToolchain::DebianBuildStd => {
             let mut command = Command::new(DEBIAN_CARGO);
-            command.env("RUSTC", DEBIAN_RUSTC).env("RUSTC_BOOTSTRAP", "1");
+            command
+                .env("RUSTC", DEBIAN_RUSTC)
+                .env("RUSTC_BOOTSTRAP", "1");
             command
         }
     };
     // Variables that the outer (rustup) cargo set for this process must not leak into the guest
     // build, or it would pick the wrong compiler.
-    for variable in ["RUSTUP_TOOLCHAIN", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_ENCODED_RUSTFLAGS"] {
+    for variable in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
         command.env_remove(variable);
     }
     command
@@ -206,7 +235,11 @@ fn build_components(root: &Path) -> Result<()> {
             .with_context(|| format!("turning {} into a component", core_path.display()))?;
         let out_path = out_dir.join(format!("{guest}.wasm"));
         write_if_changed(&out_path, &component)?;
-        eprintln!("xtask: {} ({} KiB)", out_path.display(), component.len() / 1024);
+        eprintln!(
+            "xtask: {} ({} KiB)",
+            out_path.display(),
+            component.len() / 1024
+        );
     }
     Ok(())
 }

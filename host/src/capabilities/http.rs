@@ -67,7 +67,9 @@ impl EgressRule {
     }
 
     fn allows(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else { return false };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
         let host_matches = match self.host.strip_prefix("*.") {
             Some(domain) => host
                 .strip_suffix(domain)
@@ -137,11 +139,7 @@ impl Egress {
         ))
     }
 
-    async fn send(
-        &self,
-        state: &CallState,
-        request: Request,
-    ) -> Result<Response, Error> {
+    async fn send(&self, state: &CallState, request: Request) -> Result<Response, Error> {
         let plugin = &self.plugin_id;
         let url = Url::parse(&request.url)
             .map_err(|error| Error::Transport(format!("invalid URL {:?}: {error}", request.url)))?;
@@ -166,11 +164,17 @@ impl Egress {
                 Credential::Bearer(secret) => ("authorization".to_string(), secret, "Bearer "),
                 Credential::Header((name, secret)) => (name.to_ascii_lowercase(), secret, ""),
             };
-            let value = state.grants.secrets.resolve(secret).map_err(Error::Denied)?;
+            let value = state
+                .grants
+                .secrets
+                .resolve(secret)
+                .map_err(Error::Denied)?;
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::Transport(format!("invalid header name {name:?}")))?;
-            let mut value = HeaderValue::from_str(&format!("{prefix}{}", value.expose()))
-                .map_err(|_| Error::Denied(format!("secret `{secret}` is not a valid header value")))?;
+            let mut value =
+                HeaderValue::from_str(&format!("{prefix}{}", value.expose())).map_err(|_| {
+                    Error::Denied(format!("secret `{secret}` is not a valid header value"))
+                })?;
             value.set_sensitive(true);
             builder = builder.header(name, value);
         }
@@ -203,7 +207,11 @@ impl Egress {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Response { status, headers, body })
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await
@@ -240,9 +248,15 @@ impl Host for CallState {
                 started.elapsed()
             ),
             Err(Error::Denied(reason)) => {
-                tracing::warn!(plugin = self.plugin_id(), "refused {method} {url}: {reason}")
+                tracing::warn!(
+                    plugin = self.plugin_id(),
+                    "refused {method} {url}: {reason}"
+                )
             }
-            Err(error) => tracing::debug!(plugin = self.plugin_id(), "{method} {url} failed: {error:?}"),
+            Err(error) => tracing::debug!(
+                plugin = self.plugin_id(),
+                "{method} {url} failed: {error:?}"
+            ),
         }
         Ok(result)
     }
@@ -253,16 +267,30 @@ mod tests {
     use super::*;
 
     fn allows(entry: &str, url: &str) -> bool {
-        EgressRule::parse(entry).unwrap().allows(&Url::parse(url).unwrap())
+        EgressRule::parse(entry)
+            .unwrap()
+            .allows(&Url::parse(url).unwrap())
     }
 
     #[test]
     fn rules_match_scheme_host_port_and_path_prefix() {
-        assert!(allows("https://api.tessie.com", "https://api.tessie.com/VIN/state"));
-        assert!(allows("https://API.tessie.com", "https://api.tessie.com:443/x"));
+        assert!(allows(
+            "https://api.tessie.com",
+            "https://api.tessie.com/VIN/state"
+        ));
+        assert!(allows(
+            "https://API.tessie.com",
+            "https://api.tessie.com:443/x"
+        ));
         assert!(!allows("https://api.tessie.com", "http://api.tessie.com/x"));
-        assert!(!allows("https://api.tessie.com", "https://api.tessie.com:8443/x"));
-        assert!(!allows("https://api.tessie.com", "https://api.tessie.com.evil.net/x"));
+        assert!(!allows(
+            "https://api.tessie.com",
+            "https://api.tessie.com:8443/x"
+        ));
+        assert!(!allows(
+            "https://api.tessie.com",
+            "https://api.tessie.com.evil.net/x"
+        ));
         assert!(allows("http://127.0.0.1:8080", "http://127.0.0.1:8080/a"));
         assert!(!allows("http://127.0.0.1:8080", "http://127.0.0.1:8081/a"));
         assert!(allows("https://x.com/api/", "https://x.com/api/1"));
@@ -271,7 +299,10 @@ mod tests {
 
     #[test]
     fn wildcards_match_subdomains_only() {
-        assert!(allows("https://*.tesla.com", "https://fleet-api.prd.na.vn.cloud.tesla.com/x"));
+        assert!(allows(
+            "https://*.tesla.com",
+            "https://fleet-api.prd.na.vn.cloud.tesla.com/x"
+        ));
         assert!(!allows("https://*.tesla.com", "https://tesla.com/x"));
         assert!(!allows("https://*.tesla.com", "https://eviltesla.com/x"));
     }

@@ -118,7 +118,12 @@ mod tests {
     fn keys_cannot_escape_and_writes_replace_atomically() {
         let root = tempfile::tempdir().unwrap();
         let state = PluginState::open("p", &root.path().join("p")).unwrap();
-        assert!(state.set("../escape", b"x").unwrap_err().contains("state key"));
+        assert!(
+            state
+                .set("../escape", b"x")
+                .unwrap_err()
+                .contains("state key")
+        );
         assert!(state.set(".hidden", b"x").is_err());
         state.set("token", b"one").unwrap();
         state.set("token", b"two").unwrap();

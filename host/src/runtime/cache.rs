@@ -39,12 +39,20 @@ impl ComponentCache {
                 ),
             }
         }
+        let started = std::time::Instant::now();
         let compiled = engine
             .precompile_component(bytes)
             .map_err(anyhow::Error::from)
             .context("not a valid Wasm component")?;
+        tracing::info!(
+            "compiled component {digest} in {:?}; caching it",
+            started.elapsed()
+        );
         if let Err(error) = self.store(&path, &compiled) {
-            tracing::warn!("cannot cache the compiled component at {}: {error:#}", path.display());
+            tracing::warn!(
+                "cannot cache the compiled component at {}: {error:#}",
+                path.display()
+            );
         }
         // SAFETY: `compiled` was produced just now by this engine.
         unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)

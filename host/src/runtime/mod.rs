@@ -129,13 +129,22 @@ impl std::fmt::Display for CallError {
                         )?,
                     }
                     if let Some(seconds) = upstream.retry_after_seconds {
-                        write!(formatter, " (rate limited: retry in {seconds} s, not before)")?;
+                        write!(
+                            formatter,
+                            " (rate limited: retry in {seconds} s, not before)"
+                        )?;
                     }
                     Ok(())
                 }
-                ToolError::Auth(reason) => write!(formatter, "{plugin}: authentication failed: {reason}"),
-                ToolError::Denied(reason) => write!(formatter, "refused by carport's sandbox: {reason}"),
-                ToolError::Internal(reason) => write!(formatter, "{plugin}: internal error: {reason}"),
+                ToolError::Auth(reason) => {
+                    write!(formatter, "{plugin}: authentication failed: {reason}")
+                }
+                ToolError::Denied(reason) => {
+                    write!(formatter, "refused by carport's sandbox: {reason}")
+                }
+                ToolError::Internal(reason) => {
+                    write!(formatter, "{plugin}: internal error: {reason}")
+                }
             },
             CallError::Timeout { plugin, limit } => write!(
                 formatter,
@@ -171,7 +180,10 @@ impl Registry {
             problems: Vec::new(),
         };
         for (id, plugin_config) in config.plugins.iter().filter(|(_, plugin)| plugin.enabled) {
-            match registry.load_plugin(config, &cache, id, plugin_config).await {
+            match registry
+                .load_plugin(config, &cache, id, plugin_config)
+                .await
+            {
                 Ok(plugin) => registry.plugins.push(plugin),
                 Err(error) => {
                     let problem = format!("plugin `{id}` was not loaded: {error:#}");
@@ -180,7 +192,9 @@ impl Registry {
                 }
             }
         }
-        registry.tools.sort_by(|a, b| a.exposed_name.cmp(&b.exposed_name));
+        registry
+            .tools
+            .sort_by(|a, b| a.exposed_name.cmp(&b.exposed_name));
         registry.index = registry
             .tools
             .iter()
@@ -220,13 +234,19 @@ impl Registry {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-            format!("{} does not fit carport's world {WIT_WORLD}", path.display())
-        })?;
+                format!(
+                    "{} does not fit carport's world {WIT_WORLD}",
+                    path.display()
+                )
+            })?;
         let pre = PluginPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-            format!("{} does not export carport's world {WIT_WORLD}", path.display())
-        })?;
+                format!(
+                    "{} does not export carport's world {WIT_WORLD}",
+                    path.display()
+                )
+            })?;
 
         let egress = Egress::new(
             id,
@@ -293,8 +313,14 @@ impl Registry {
         let mut loaded_tools = 0;
         for tool in info.tools {
             match ToolEntry::new(plugin.clone(), tool) {
-                Ok(entry) if self.tools.iter().any(|t| t.exposed_name == entry.exposed_name) => {
-                    self.problems.push(format!("tool {} is declared twice", entry.exposed_name));
+                Ok(entry)
+                    if self
+                        .tools
+                        .iter()
+                        .any(|t| t.exposed_name == entry.exposed_name) =>
+                {
+                    self.problems
+                        .push(format!("tool {} is declared twice", entry.exposed_name));
                 }
                 Ok(entry) => {
                     self.tools.push(entry);
@@ -315,7 +341,9 @@ impl Registry {
     }
 
     pub fn tool(&self, exposed_name: &str) -> Option<&ToolEntry> {
-        self.index.get(exposed_name).map(|position| &self.tools[*position])
+        self.index
+            .get(exposed_name)
+            .map(|position| &self.tools[*position])
     }
 
     /// Validates `arguments` against the tool's schema, then calls the plugin.
@@ -352,7 +380,12 @@ impl Registry {
 impl ToolEntry {
     fn new(plugin: Arc<LoadedPlugin>, tool: Tool) -> Result<ToolEntry, String> {
         let exposed_name = format!("{}_{}", plugin.id, tool.name);
-        let problem = |reason: String| format!("tool {exposed_name} of plugin `{}` skipped: {reason}", plugin.id);
+        let problem = |reason: String| {
+            format!(
+                "tool {exposed_name} of plugin `{}` skipped: {reason}",
+                plugin.id
+            )
+        };
         let name_ok = exposed_name.len() <= 64
             && exposed_name
                 .chars()
@@ -451,7 +484,12 @@ impl LoadedPlugin {
         }
     }
 
-    fn classify(&self, store: &Store<CallState>, timeout: Duration, error: wasmtime::Error) -> CallError {
+    fn classify(
+        &self,
+        store: &Store<CallState>,
+        timeout: Duration,
+        error: wasmtime::Error,
+    ) -> CallError {
         let plugin = self.id.clone();
         if store.data().memory.exceeded {
             return CallError::OutOfMemory {
@@ -460,7 +498,10 @@ impl LoadedPlugin {
             };
         }
         if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return CallError::Timeout { plugin, limit: timeout };
+            return CallError::Timeout {
+                plugin,
+                limit: timeout,
+            };
         }
         let trap = match error.downcast_ref::<Trap>() {
             Some(trap) => format!("wasm trap: {trap}"),

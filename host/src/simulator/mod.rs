@@ -105,7 +105,9 @@ pub struct SimState {
 
 impl SimState {
     pub fn vehicles(&self) -> MutexGuard<'_, Vec<SimVehicle>> {
-        self.vehicles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.vehicles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -173,18 +175,29 @@ impl Simulator {
     }
 
     pub fn vehicle(&self, vin: &str) -> Option<SimVehicle> {
-        self.state.vehicles().iter().find(|vehicle| vehicle.vin == vin).cloned()
+        self.state
+            .vehicles()
+            .iter()
+            .find(|vehicle| vehicle.vin == vin)
+            .cloned()
     }
 
     pub fn update_vehicle(&self, vin: &str, change: impl FnOnce(&mut SimVehicle)) {
-        if let Some(vehicle) = self.state.vehicles().iter_mut().find(|vehicle| vehicle.vin == vin) {
+        if let Some(vehicle) = self
+            .state
+            .vehicles()
+            .iter_mut()
+            .find(|vehicle| vehicle.vin == vin)
+        {
             change(vehicle);
         }
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Records each request, then answers from a matching script or passes it to the vendor.
@@ -215,7 +228,10 @@ async fn record_and_script(
             script.vendor == vendor
                 && script.times > 0
                 && recorded.path.starts_with(&script.path_prefix)
-                && script.method.as_deref().is_none_or(|method| method == recorded.method)
+                && script
+                    .method
+                    .as_deref()
+                    .is_none_or(|method| method == recorded.method)
         });
         position.map(|position| {
             let script = &mut scripts[position];
@@ -238,7 +254,8 @@ async fn record_and_script(
                 headers.insert(name, value);
             }
         }
-        let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(script.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, headers, axum::Json(script.body)).into_response();
     }
     next.run(axum::http::Request::from_parts(parts, Body::from(bytes)))

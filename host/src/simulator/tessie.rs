@@ -32,12 +32,24 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 fn unauthorized(headers: &HeaderMap) -> Option<Response> {
-    (!bearer_matches(headers, Vendor::Tessie.token()))
-        .then(|| error(StatusCode::UNAUTHORIZED, "Unauthorized: invalid or expired access token"))
+    (!bearer_matches(headers, Vendor::Tessie.token())).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: invalid or expired access token",
+        )
+    })
 }
 
-fn with_vehicle<T>(state: &SimState, vin: &str, action: impl FnOnce(&mut SimVehicle) -> T) -> Option<T> {
-    state.vehicles().iter_mut().find(|vehicle| vehicle.vin == vin).map(action)
+fn with_vehicle<T>(
+    state: &SimState,
+    vin: &str,
+    action: impl FnOnce(&mut SimVehicle) -> T,
+) -> Option<T> {
+    state
+        .vehicles()
+        .iter_mut()
+        .find(|vehicle| vehicle.vin == vin)
+        .map(action)
 }
 
 fn vehicle_not_found() -> Response {
@@ -63,7 +75,11 @@ async fn vehicles(State(state): Shared, headers: HeaderMap) -> Response {
     Json(json!({ "results": results })).into_response()
 }
 
-async fn vehicle_state(State(state): Shared, headers: HeaderMap, Path(vin): Path<String>) -> Response {
+async fn vehicle_state(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(vin): Path<String>,
+) -> Response {
     if let Some(refusal) = unauthorized(&headers) {
         return refusal;
     }
@@ -77,7 +93,9 @@ async fn status(State(state): Shared, headers: HeaderMap, Path(vin): Path<String
     if let Some(refusal) = unauthorized(&headers) {
         return refusal;
     }
-    match with_vehicle(&state, &vin, |vehicle| if vehicle.asleep { "asleep" } else { "awake" }) {
+    match with_vehicle(&state, &vin, |vehicle| {
+        if vehicle.asleep { "asleep" } else { "awake" }
+    }) {
         Some(word) => Json(json!({ "status": word })).into_response(),
         None => vehicle_not_found(),
     }
@@ -115,9 +133,13 @@ async fn command(
     if wake_up(&state, &vin).await.is_none() {
         return vehicle_not_found();
     }
-    let temperature = query.get("temperature").and_then(|value| value.parse::<f64>().ok());
+    let temperature = query
+        .get("temperature")
+        .and_then(|value| value.parse::<f64>().ok());
     let destination = query.get("value").cloned();
-    let outcome = with_vehicle(&state, &vin, |vehicle| apply(vehicle, &name, temperature, destination));
+    let outcome = with_vehicle(&state, &vin, |vehicle| {
+        apply(vehicle, &name, temperature, destination)
+    });
     match outcome {
         Some(Ok(())) => Json(json!({ "result": true })).into_response(),
         Some(Err((status, message))) => error(status, message),
@@ -142,7 +164,10 @@ fn apply(
         "set_temperatures" => {
             let celsius = temperature
                 .filter(|celsius| (15.0..=28.0).contains(celsius))
-                .ok_or((StatusCode::BAD_REQUEST, "temperature must be between 15 and 28"))?;
+                .ok_or((
+                    StatusCode::BAD_REQUEST,
+                    "temperature must be between 15 and 28",
+                ))?;
             vehicle.driver_temp_c = celsius;
             vehicle.passenger_temp_c = celsius;
         }

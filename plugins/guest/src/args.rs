@@ -9,6 +9,10 @@ use serde::de::DeserializeOwned;
 use crate::ToolError;
 
 pub fn parse<T: DeserializeOwned>(arguments: &str) -> Result<T, ToolError> {
-    let raw = if arguments.trim().is_empty() { "{}" } else { arguments };
+    let raw = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
     serde_json::from_str(raw).map_err(|error| ToolError::invalid(error.to_string()))
 }

@@ -22,8 +22,8 @@ pub mod vehicle;
 pub use bindings::carport::provider::types::{
     Annotations, CallContext, Output, PluginInfo, Tool, ToolError, UpstreamError,
 };
-pub use bindings::exports::carport::provider::provider::Guest;
 pub use bindings::export_plugin;
+pub use bindings::exports::carport::provider::provider::Guest;
 
 /// Host log, routed to carport's stderr log with the plugin's id.
 pub mod log {

@@ -74,10 +74,15 @@ impl VehicleState {
         let number = |value: &Value| value.as_f64();
         let miles_to_km = |value: &Value| value.as_f64().map(|miles| round1(miles * KM_PER_MILE));
         let open = |value: &Value| value.as_i64().map(|position| position != 0);
-        let newest = ["charge_state", "climate_state", "drive_state", "vehicle_state"]
-            .iter()
-            .filter_map(|section| data[*section]["timestamp"].as_i64())
-            .max();
+        let newest = [
+            "charge_state",
+            "climate_state",
+            "drive_state",
+            "vehicle_state",
+        ]
+        .iter()
+        .filter_map(|section| data[*section]["timestamp"].as_i64())
+        .max();
         VehicleState {
             vin: data["vin"].as_str().map(str::to_string),
             display_name: data["display_name"]
@@ -220,7 +225,11 @@ fn rfc3339_from_unix_ms(ms: i64) -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -237,8 +246,14 @@ mod tests {
     #[test]
     fn formats_unix_milliseconds_as_rfc3339() {
         assert_eq!(rfc3339_from_unix_ms(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_from_unix_ms(1_701_139_037_461), "2023-11-28T02:37:17Z");
-        assert_eq!(rfc3339_from_unix_ms(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339_from_unix_ms(1_701_139_037_461),
+            "2023-11-28T02:37:17Z"
+        );
+        assert_eq!(
+            rfc3339_from_unix_ms(951_782_400_000),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]

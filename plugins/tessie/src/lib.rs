@@ -8,8 +8,7 @@
 use carport_guest::http::Request;
 use carport_guest::vehicle::VehicleState;
 use carport_guest::{
-    Annotations, CallContext, Guest, Output, PluginInfo, Settings, Tool, ToolError, args,
-    progress,
+    Annotations, CallContext, Guest, Output, PluginInfo, Settings, Tool, ToolError, args, progress,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,18 +27,42 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("unlock", "unlock", "unlock the doors"),
     ("start_climate", "start_climate", "start HVAC"),
     ("stop_climate", "stop_climate", "stop HVAC"),
-    ("set_temperature", "set_temperatures", "set cabin temperature; requires temperature (15-28 °C)"),
+    (
+        "set_temperature",
+        "set_temperatures",
+        "set cabin temperature; requires temperature (15-28 °C)",
+    ),
     ("start_defrost", "start_max_defrost", "start max defrost"),
     ("stop_defrost", "stop_max_defrost", "stop max defrost"),
-    ("open_frunk", "activate_front_trunk", "open the front trunk (one-way: it closes by hand)"),
-    ("open_trunk", "activate_rear_trunk", "open the rear trunk (closes it if powered and open)"),
-    ("open_charge_port", "open_charge_port", "open the charge port door"),
-    ("close_charge_port", "close_charge_port", "close the charge port door"),
+    (
+        "open_frunk",
+        "activate_front_trunk",
+        "open the front trunk (one-way: it closes by hand)",
+    ),
+    (
+        "open_trunk",
+        "activate_rear_trunk",
+        "open the rear trunk (closes it if powered and open)",
+    ),
+    (
+        "open_charge_port",
+        "open_charge_port",
+        "open the charge port door",
+    ),
+    (
+        "close_charge_port",
+        "close_charge_port",
+        "close the charge port door",
+    ),
     ("enable_sentry", "enable_sentry", "turn sentry mode on"),
     ("disable_sentry", "disable_sentry", "turn sentry mode off"),
     ("flash", "flash", "flash the headlights"),
     ("honk", "honk", "honk the horn"),
-    ("share", "share", "send a destination to the car's navigation; requires destination"),
+    (
+        "share",
+        "share",
+        "send a destination to the car's navigation; requires destination",
+    ),
 ];
 
 fn vin_property() -> Value {
@@ -168,7 +191,11 @@ impl Guest for Tessie {
         }
     }
 
-    fn call_tool(name: String, arguments: String, context: CallContext) -> Result<Output, ToolError> {
+    fn call_tool(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<Output, ToolError> {
         let api = Api::new(&Settings::from_context(&context));
         match name.as_str() {
             "list_vehicles" => api.list_vehicles(),
@@ -177,7 +204,9 @@ impl Guest for Tessie {
                 api.state(&api.vin(vin)?)
             }
             "tesla_command" => api.command(args::parse(&arguments)?),
-            other => Err(ToolError::invalid(format!("tessie has no tool named {other}"))),
+            other => Err(ToolError::invalid(format!(
+                "tessie has no tool named {other}"
+            ))),
         }
     }
 }
@@ -246,20 +275,36 @@ impl Api {
                 })
             })
             .collect();
-        let text = format!("{} vehicle(s): {}", vehicles.len(), Value::from(vehicles.clone()));
-        Ok(Output::json_with_text(&json!({ "vehicles": vehicles }), text))
+        let text = format!(
+            "{} vehicle(s): {}",
+            vehicles.len(),
+            Value::from(vehicles.clone())
+        );
+        Ok(Output::json_with_text(
+            &json!({ "vehicles": vehicles }),
+            text,
+        ))
     }
 
     fn state(&self, vin: &str) -> Result<Output, ToolError> {
-        let data: Value = self.get(&format!("/{vin}/state")).send()?.success()?.json()?;
+        let data: Value = self
+            .get(&format!("/{vin}/state"))
+            .send()?
+            .success()?
+            .json()?;
         let state = VehicleState::from_tesla_vehicle_data(&data);
         Ok(Output::json_with_text(&state.to_json(), state.summary()))
     }
 
     fn command(&self, arguments: CommandArgs) -> Result<Output, ToolError> {
-        let Some((name, endpoint, _)) = COMMANDS.iter().find(|(name, _, _)| *name == arguments.command)
+        let Some((name, endpoint, _)) = COMMANDS
+            .iter()
+            .find(|(name, _, _)| *name == arguments.command)
         else {
-            return Err(ToolError::invalid(format!("unknown command {}", arguments.command)));
+            return Err(ToolError::invalid(format!(
+                "unknown command {}",
+                arguments.command
+            )));
         };
         let vin = self.vin(arguments.vin)?;
         let mut request = self.post(&format!("/{vin}/command/{endpoint}"));
@@ -303,12 +348,24 @@ impl Api {
     /// Tessie's `/status` is cheap and does not wake the car; `/wake` blocks until the car is
     /// awake (or 90 s pass), so one call suffices.
     fn wake_if_asleep(&self, vin: &str, command: &str) -> Result<(), ToolError> {
-        let status: Value = self.get(&format!("/{vin}/status")).send()?.success()?.json()?;
+        let status: Value = self
+            .get(&format!("/{vin}/status"))
+            .send()?
+            .success()?
+            .json()?;
         if status["status"].as_str() != Some("asleep") {
             return Ok(());
         }
-        progress::report(0, 2, &format!("The car is asleep; waking it before {command} (10-30 s)"));
-        let woke: Value = self.post(&format!("/{vin}/wake")).send()?.success()?.json()?;
+        progress::report(
+            0,
+            2,
+            &format!("The car is asleep; waking it before {command} (10-30 s)"),
+        );
+        let woke: Value = self
+            .post(&format!("/{vin}/wake"))
+            .send()?
+            .success()?
+            .json()?;
         if woke["result"].as_bool() != Some(true) {
             return Err(ToolError::Upstream(carport_guest::UpstreamError {
                 status: 200,
