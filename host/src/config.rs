@@ -55,6 +55,12 @@ pub struct PluginConfig {
     pub max_response_bytes: u64,
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u64,
+    /// Which of the plugin's tools are served, by unprefixed name or glob (`*`, `?`).
+    #[serde(default = "every_tool")]
+    pub tools: Vec<String>,
+    /// Tools never served, even when `tools` matches them.
+    #[serde(default)]
+    pub deny_tools: Vec<String>,
     /// Plain settings handed to the plugin with every call (base URL, default VIN…).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
@@ -78,6 +84,9 @@ pub struct SecretConfig {
 fn yes() -> bool {
     true
 }
+fn every_tool() -> Vec<String> {
+    vec!["*".to_string()]
+}
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECONDS
 }
@@ -89,6 +98,14 @@ fn default_max_response_bytes() -> u64 {
 }
 fn default_memory_mib() -> u64 {
     DEFAULT_MEMORY_MIB
+}
+
+impl PluginConfig {
+    /// Whether plugins.toml lets this plugin serve `tool` (its unprefixed name).
+    pub fn serves(&self, tool: &str) -> bool {
+        let matches = |pattern: &String| wildmatch::WildMatch::new(pattern).matches(tool);
+        self.tools.iter().any(matches) && !self.deny_tools.iter().any(matches)
+    }
 }
 
 impl Config {
@@ -198,6 +215,21 @@ mod tests {
         let text = "[plugins.tessie]\ncomponent = \"t.wasm\"\n[plugins.tessie.secrets.token]\nreadable = true\n";
         let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
         assert!(error.contains("exactly one source"), "{error}");
+    }
+
+    #[test]
+    fn tool_selection_by_name_and_glob() {
+        let text = "[plugins.t]\ncomponent = \"t.wasm\"\ntools = [\"get_*\", \"door_lock\"]\n\
+                    deny_tools = [\"get_secret*\"]\n";
+        let config = Config::parse(text, Path::new(".")).unwrap();
+        let plugin = &config.plugins["t"];
+        assert!(plugin.serves("get_vehicle"));
+        assert!(plugin.serves("door_lock"));
+        assert!(!plugin.serves("door_unlock"));
+        assert!(!plugin.serves("get_secret_key"));
+        let everything =
+            Config::parse("[plugins.t]\ncomponent = \"t.wasm\"\n", Path::new(".")).unwrap();
+        assert!(everything.plugins["t"].serves("erase_user_data"));
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl ServerHandler for CarportServer {
     ) -> Result<CallToolResponse, McpError> {
         let Some(entry) = self.registry.tool(&request.name) else {
             return Err(McpError::invalid_params(
-                format!("unknown tool {}", request.name),
+                self.registry.unavailable(&request.name).to_string(),
                 None,
             ));
         };

@@ -56,6 +56,8 @@ impl ClientHandler for Recorder {
 pub struct Options {
     pub tessie_token: String,
     pub tessie_max_response_bytes: u64,
+    /// More keys for the `[plugins.tessie]` table.
+    pub tessie_keys: String,
     /// Defaults to the cache shared by all tests.
     pub cache_dir: Option<PathBuf>,
     pub hostile_timeout_seconds: u64,
@@ -68,6 +70,7 @@ impl Default for Options {
         Options {
             tessie_token: Vendor::Tessie.token().to_string(),
             tessie_max_response_bytes: 1024 * 1024,
+            tessie_keys: String::new(),
             cache_dir: None,
             hostile_timeout_seconds: 2,
             extra_toml: String::new(),
@@ -157,6 +160,7 @@ data_dir = "data"
 component = {tessie_component:?}
 allow = [{tessie:?}]
 max_response_bytes = {tessie_max_response_bytes}
+{tessie_keys}
 [plugins.tessie.settings]
 base_url = {tessie:?}
 vin = "{RED_ARROW}"
@@ -179,6 +183,7 @@ file = {token_file:?}
         token_file = token_file.display().to_string(),
         hostile_timeout = options.hostile_timeout_seconds,
         tessie_max_response_bytes = options.tessie_max_response_bytes,
+        tessie_keys = options.tessie_keys,
         extra = options.extra_toml,
     );
     let path = dir.path().join("plugins.toml");

@@ -188,3 +188,36 @@ async fn a_warm_start_uses_the_compiled_component_cache() {
         "a warm start recompiled: {warm_log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_toml_selects_the_tools_served() {
+    let harness = Harness::start_with(Options {
+        tessie_keys: "tools = [\"tesla_*\"]\ndeny_tools = [\"tesla_command\"]".into(),
+        ..Options::default()
+    })
+    .await;
+    let tools = harness.client.list_all_tools().await.unwrap();
+    let tessie: Vec<&str> = tools
+        .iter()
+        .map(|tool| tool.name.as_ref())
+        .filter(|name| name.starts_with("tessie_"))
+        .collect();
+    assert_eq!(tessie, vec!["tessie_tesla_state"]);
+    let refused = harness
+        .client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("tessie_tesla_command")
+                .with_arguments(json!({"command": "unlock"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("turned off by `tools` / `deny_tools` under [plugins.tessie]"),
+        "{refused}"
+    );
+    assert!(
+        harness.tessie_requests().is_empty(),
+        "a turned-off tool reached the vendor"
+    );
+}

@@ -94,11 +94,14 @@ pub struct Registry {
     index: HashMap<String, usize>,
     /// Plugins or tools that were not loaded, each with its reason.
     pub problems: Vec<String>,
+    /// Tools that plugins.toml does not serve: exposed name, and the plugin's table.
+    disabled: HashMap<String, String>,
 }
 
 #[derive(Debug)]
 pub enum CallError {
     UnknownTool(String),
+    Disabled { tool: String, table: String },
     InvalidArguments { tool: String, reasons: Vec<String> },
     Plugin { plugin: String, error: ToolError },
     Timeout { plugin: String, limit: Duration },
@@ -110,6 +113,10 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::UnknownTool(name) => write!(formatter, "there is no tool named {name}"),
+            CallError::Disabled { tool, table } => write!(
+                formatter,
+                "tool {tool} is turned off by `tools` / `deny_tools` under {table} in plugins.toml"
+            ),
             CallError::InvalidArguments { tool, reasons } => write!(
                 formatter,
                 "invalid arguments for {tool} (nothing was sent): {}",
@@ -178,6 +185,7 @@ impl Registry {
             tools: Vec::new(),
             index: HashMap::new(),
             problems: Vec::new(),
+            disabled: HashMap::new(),
         };
         for (id, plugin_config) in config.plugins.iter().filter(|(_, plugin)| plugin.enabled) {
             match registry
@@ -312,6 +320,11 @@ impl Registry {
         let plugin = Arc::new(plugin);
         let mut loaded_tools = 0;
         for tool in info.tools {
+            if !plugin_config.serves(&tool.name) {
+                self.disabled
+                    .insert(format!("{id}_{}", tool.name), format!("[plugins.{id}]"));
+                continue;
+            }
             match ToolEntry::new(plugin.clone(), tool) {
                 Ok(entry)
                     if self
@@ -340,6 +353,17 @@ impl Registry {
         Ok(plugin)
     }
 
+    /// Why a name that is not served is not: turned off by configuration, or unknown.
+    pub fn unavailable(&self, exposed_name: &str) -> CallError {
+        match self.disabled.get(exposed_name) {
+            Some(table) => CallError::Disabled {
+                tool: exposed_name.to_string(),
+                table: table.clone(),
+            },
+            None => CallError::UnknownTool(exposed_name.to_string()),
+        }
+    }
+
     pub fn tool(&self, exposed_name: &str) -> Option<&ToolEntry> {
         self.index
             .get(exposed_name)
@@ -355,7 +379,7 @@ impl Registry {
     ) -> Result<Output, CallError> {
         let entry = self
             .tool(exposed_name)
-            .ok_or_else(|| CallError::UnknownTool(exposed_name.to_string()))?;
+            .ok_or_else(|| self.unavailable(exposed_name))?;
         let reasons: Vec<String> = entry
             .validator
             .iter_errors(&arguments)
