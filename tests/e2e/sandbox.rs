@@ -103,6 +103,10 @@ async fn a_trap_becomes_a_tool_error() {
     let text = attack(&harness, "crash").await;
     assert!(text.contains("plugin `hostile` crashed"), "{text}");
     assert!(text.contains("wasm trap"), "{text}");
+    assert!(
+        text.contains("hostile plugin panicked on purpose"),
+        "{text}"
+    );
     tessie_still_works(&harness).await;
 }
 

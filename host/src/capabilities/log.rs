@@ -9,6 +9,11 @@ const MAX_MESSAGE_CHARS: usize = 2000;
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        if matches!(level, Level::Error)
+            && let Some(reason) = message.strip_prefix("panic: ")
+        {
+            self.panic_message = Some(reason.to_string());
+        }
         let plugin = self.plugin_id();
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),

@@ -40,6 +40,8 @@ pub struct CallState {
     pub memory: MemoryCap,
     pub deadline: Instant,
     pub progress: Option<progress::ProgressSink>,
+    /// The plugin's own account of a panic, logged just before it traps.
+    pub panic_message: Option<String>,
 }
 
 impl CallState {

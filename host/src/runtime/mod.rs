@@ -489,6 +489,7 @@ impl LoadedPlugin {
             memory: MemoryCap::new(self.memory_bytes),
             deadline: Instant::now() + timeout,
             progress,
+            panic_message: None,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
@@ -527,9 +528,10 @@ impl LoadedPlugin {
                 limit: timeout,
             };
         }
-        let trap = match error.downcast_ref::<Trap>() {
-            Some(trap) => format!("wasm trap: {trap}"),
-            None => format!("{error:#}"),
+        let trap = match (error.downcast_ref::<Trap>(), &store.data().panic_message) {
+            (Some(trap), Some(panic)) => format!("wasm trap: {trap}, after it panicked at {panic}"),
+            (Some(trap), None) => format!("wasm trap: {trap}"),
+            (None, _) => format!("{error:#}"),
         };
         tracing::warn!(plugin = %self.id, "call failed: {error:?}");
         CallError::Crashed { plugin, trap }

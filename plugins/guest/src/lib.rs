@@ -25,6 +25,57 @@ pub use bindings::carport::provider::types::{
 pub use bindings::export_plugin;
 pub use bindings::exports::carport::provider::provider::Guest;
 
+/// What a provider implements; [`plugin!`] exports it.
+pub trait Provider {
+    fn describe() -> PluginInfo;
+    fn call_tool(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<Output, ToolError>;
+}
+
+/// Exports a [`Provider`] as the component's `provider` interface, with a panic hook that
+/// sends the panic message to the host's log, so a crash is reported with its reason rather
+/// than as a bare `unreachable` trap.
+#[macro_export]
+macro_rules! plugin {
+    ($provider:ty) => {
+        struct CarportPluginExport;
+
+        impl $crate::Guest for CarportPluginExport {
+            fn describe() -> $crate::PluginInfo {
+                $crate::install_panic_hook();
+                <$provider as $crate::Provider>::describe()
+            }
+
+            fn call_tool(
+                name: String,
+                arguments: String,
+                context: $crate::CallContext,
+            ) -> Result<$crate::Output, $crate::ToolError> {
+                $crate::install_panic_hook();
+                <$provider as $crate::Provider>::call_tool(name, arguments, context)
+            }
+        }
+
+        $crate::export_plugin!(CarportPluginExport);
+    };
+}
+
+/// The host recognises error log lines starting with `panic: ` as the reason of a crash.
+pub fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            bindings::carport::provider::log::log(
+                bindings::carport::provider::log::Level::Error,
+                &format!("panic: {info}"),
+            );
+        }));
+    });
+}
+
 /// Host log, routed to carport's stderr log with the plugin's id.
 pub mod log {
     use crate::bindings::carport::provider::log::{Level, log};

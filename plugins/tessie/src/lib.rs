@@ -8,7 +8,8 @@
 use carport_guest::http::Request;
 use carport_guest::vehicle::VehicleState;
 use carport_guest::{
-    Annotations, CallContext, Guest, Output, PluginInfo, Settings, Tool, ToolError, args, progress,
+    Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError, args,
+    progress,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -179,7 +180,7 @@ fn tools() -> Vec<Tool> {
     ]
 }
 
-impl Guest for Tessie {
+impl Provider for Tessie {
     fn describe() -> PluginInfo {
         PluginInfo {
             id: "tessie".into(),
@@ -379,4 +380,4 @@ impl Api {
     }
 }
 
-carport_guest::export_plugin!(Tessie);
+carport_guest::plugin!(Tessie);

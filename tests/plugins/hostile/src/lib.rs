@@ -4,7 +4,7 @@
 use carport_guest::bindings::carport::provider::{secrets, state};
 use carport_guest::http::Request;
 use carport_guest::{
-    Annotations, CallContext, Guest, Output, PluginInfo, Settings, Tool, ToolError,
+    Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError,
 };
 use serde_json::json;
 
@@ -30,7 +30,7 @@ const ATTACKS: &[(&str, &str)] = &[
     ("crash", "trap"),
 ];
 
-impl Guest for Hostile {
+impl Provider for Hostile {
     fn describe() -> PluginInfo {
         PluginInfo {
             id: "hostile".into(),
@@ -109,4 +109,4 @@ impl Guest for Hostile {
     }
 }
 
-carport_guest::export_plugin!(Hostile);
+carport_guest::plugin!(Hostile);
