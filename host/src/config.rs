@@ -66,6 +66,23 @@ pub struct PluginConfig {
     pub settings: BTreeMap<String, String>,
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretConfig>,
+    /// OAuth2 grants whose access tokens the host obtains and attaches for the plugin.
+    #[serde(default)]
+    pub oauth: BTreeMap<String, OAuthConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub token_url: String,
+    pub client_id: String,
+    /// Name of a secret of this plugin holding the client secret (confidential clients).
+    pub client_secret: Option<String>,
+    /// Name of a `file` secret of this plugin holding the refresh token; carport writes the
+    /// rotated one back. Without it, the client-credentials grant is used.
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +163,31 @@ impl Config {
                     bail!(
                         "[plugins.{id}.secrets.{name}]: give exactly one source, `env = \"VAR\"` \
                          or `file = \"/path\"`"
+                    );
+                }
+            }
+            for (name, grant) in &plugin.oauth {
+                let table = format!("[plugins.{id}.oauth.{name}]");
+                for secret in grant.refresh_token.iter().chain(&grant.client_secret) {
+                    if !plugin.secrets.contains_key(secret) {
+                        bail!(
+                            "{table} names secret `{secret}`, which is not granted: add \
+                             [plugins.{id}.secrets.{secret}]"
+                        );
+                    }
+                }
+                if let Some(secret) = &grant.refresh_token
+                    && plugin.secrets[secret].file.is_none()
+                {
+                    bail!(
+                        "{table}: refresh tokens rotate and carport writes the new one back, so \
+                         [plugins.{id}.secrets.{secret}] must use `file`, not `env`"
+                    );
+                }
+                if grant.refresh_token.is_none() && grant.client_secret.is_none() {
+                    bail!(
+                        "{table} needs `refresh_token` (refresh-token grant) or `client_secret` \
+                         (client-credentials grant)"
                     );
                 }
             }
@@ -230,6 +272,23 @@ mod tests {
         let everything =
             Config::parse("[plugins.t]\ncomponent = \"t.wasm\"\n", Path::new(".")).unwrap();
         assert!(everything.plugins["t"].serves("erase_user_data"));
+    }
+
+    #[test]
+    fn a_refresh_token_must_live_in_a_file() {
+        let text = "[plugins.t]\ncomponent = \"t.wasm\"\n[plugins.t.secrets.refresh]\nenv = \"R\"\n\
+                    [plugins.t.oauth.fleet]\ntoken_url = \"https://auth.example/token\"\n\
+                    client_id = \"c\"\nrefresh_token = \"refresh\"\n";
+        let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("must use `file`"), "{error}");
+        let missing = text.replace("refresh_token = \"refresh\"", "refresh_token = \"other\"");
+        let error = Config::parse(&missing, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("names secret `other`, which is not granted"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::simulator::{Simulator, Vendor};
 
 /// The bundled plugins the demo serves, with the simulated vendor each one talks to.
-const DEMO_PLUGINS: &[(&str, Vendor)] = &[("tessie", Vendor::Tessie)];
+const DEMO_PLUGINS: &[(&str, Vendor)] = &[
+    ("tessie", Vendor::Tessie),
+    ("tesla", Vendor::Fleet),
+    ("teslamate", Vendor::TeslaMate),
+];
 
 /// Finds the built components: `--components`, `$CARPORT_COMPONENTS`, next to the binary
 /// (`target/<profile>/../components`), or `./target/components`.

@@ -22,7 +22,7 @@ pub fn components_dir() -> PathBuf {
     let dir = std::env::var_os("CARPORT_COMPONENTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components"));
-    for component in ["tessie.wasm", "hostile.wasm"] {
+    for component in ["tessie.wasm", "teslamate.wasm", "hostile.wasm"] {
         assert!(
             dir.join(component).is_file(),
             "{} is missing: run the tests with `cargo xtask test`, which builds the components",
@@ -63,6 +63,10 @@ pub struct Options {
     pub hostile_timeout_seconds: u64,
     pub extra_toml: String,
     pub wake_delay: Duration,
+    /// Also serve the `teslamate` plugin against the simulated TeslaMateApi. Off by default, so
+    /// the other tests load (and cache) only the components they use.
+    pub teslamate: bool,
+    pub teslamate_token: String,
 }
 
 impl Default for Options {
@@ -75,6 +79,8 @@ impl Default for Options {
             hostile_timeout_seconds: 2,
             extra_toml: String::new(),
             wake_delay: Duration::from_millis(150),
+            teslamate: false,
+            teslamate_token: Vendor::TeslaMate.token().to_string(),
         }
     }
 }
@@ -138,10 +144,18 @@ impl Harness {
     }
 
     pub fn tessie_requests(&self) -> Vec<RecordedRequest> {
+        self.vendor_requests(Vendor::Tessie)
+    }
+
+    pub fn teslamate_requests(&self) -> Vec<RecordedRequest> {
+        self.vendor_requests(Vendor::TeslaMate)
+    }
+
+    fn vendor_requests(&self, vendor: Vendor) -> Vec<RecordedRequest> {
         self.simulator
             .requests()
             .into_iter()
-            .filter(|request| request.vendor == Vendor::Tessie)
+            .filter(|request| request.vendor == vendor)
             .collect()
     }
 }
@@ -176,6 +190,7 @@ memory_mib = 16
 allowed_url = {tessie:?}
 [plugins.hostile.secrets.token]
 file = {token_file:?}
+{teslamate_table}
 {extra}
 "#,
         tessie_component = components.join("tessie.wasm").display().to_string(),
@@ -184,11 +199,32 @@ file = {token_file:?}
         hostile_timeout = options.hostile_timeout_seconds,
         tessie_max_response_bytes = options.tessie_max_response_bytes,
         tessie_keys = options.tessie_keys,
+        teslamate_table = teslamate_table(dir, simulator, options),
         extra = options.extra_toml,
     );
     let path = dir.path().join("plugins.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The `[plugins.teslamate]` table, with its own simulated vendor and token file.
+fn teslamate_table(dir: &TempDir, simulator: &Simulator, options: &Options) -> String {
+    if !options.teslamate {
+        return String::new();
+    }
+    let token_file = dir.path().join("teslamate-token");
+    std::fs::write(&token_file, &options.teslamate_token).unwrap();
+    let url = simulator.url(Vendor::TeslaMate);
+    format!(
+        "\n[plugins.teslamate]\ncomponent = {component:?}\nallow = [{url:?}]\n\
+         [plugins.teslamate.settings]\nbase_url = {url:?}\n\
+         [plugins.teslamate.secrets.token]\nfile = {token:?}\n",
+        component = components_dir()
+            .join("teslamate.wasm")
+            .display()
+            .to_string(),
+        token = token_file.display().to_string(),
+    )
 }
 
 pub async fn connect(

@@ -6,4 +6,6 @@
 mod harness;
 mod sandbox;
 mod server;
+mod tesla;
+mod teslamate;
 mod tessie;

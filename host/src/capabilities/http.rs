@@ -159,25 +159,6 @@ impl Egress {
                 .map_err(|_| Error::Transport(format!("invalid value for header {name}")))?;
             builder = builder.header(name, value);
         }
-        if let Some(credential) = &request.credential {
-            let (name, secret, prefix) = match credential {
-                Credential::Bearer(secret) => ("authorization".to_string(), secret, "Bearer "),
-                Credential::Header((name, secret)) => (name.to_ascii_lowercase(), secret, ""),
-            };
-            let value = state
-                .grants
-                .secrets
-                .resolve(secret)
-                .map_err(Error::Denied)?;
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Error::Transport(format!("invalid header name {name:?}")))?;
-            let mut value =
-                HeaderValue::from_str(&format!("{prefix}{}", value.expose())).map_err(|_| {
-                    Error::Denied(format!("secret `{secret}` is not a valid header value"))
-                })?;
-            value.set_sensitive(true);
-            builder = builder.header(name, value);
-        }
         if let Some(body) = request.body {
             if body.len() > MAX_REQUEST_BYTES {
                 return Err(Error::Denied(format!(
@@ -188,8 +169,60 @@ impl Egress {
             builder = builder.body(body);
         }
 
-        let remaining = state.deadline.saturating_duration_since(Instant::now());
-        let timeout = self.request_timeout.min(remaining);
+        let grants = &state.grants;
+        let builder = match &request.credential {
+            None => builder,
+            Some(Credential::Bearer(secret)) => {
+                attach_secret(builder, grants, "authorization", secret, "Bearer ")?
+            }
+            Some(Credential::Header((name, secret))) => {
+                attach_secret(builder, grants, name, secret, "")?
+            }
+            Some(Credential::Oauth(grant)) => {
+                return self.send_with_oauth(builder, state, grant).await;
+            }
+        };
+        self.exchange(builder, state.deadline).await
+    }
+
+    /// Sends with the grant's access token; on a 401, refreshes the token once and resends.
+    async fn send_with_oauth(
+        &self,
+        builder: reqwest::RequestBuilder,
+        state: &CallState,
+        grant_name: &str,
+    ) -> Result<Response, Error> {
+        let plugin = &self.plugin_id;
+        let secrets = &state.grants.secrets;
+        let grant = state.grants.oauth.get(grant_name).ok_or_else(|| {
+            Error::Denied(format!(
+                "plugin `{plugin}` used OAuth grant `{grant_name}`, which plugins.toml does not \
+                 configure; add [plugins.{plugin}.oauth.{grant_name}] with token_url and client_id"
+            ))
+        })?;
+        let token = grant.token(secrets).await?;
+        let retry = builder.try_clone();
+        let response = self
+            .exchange(bearer(builder, token.value.expose())?, state.deadline)
+            .await?;
+        match (response.status, retry) {
+            (401, Some(retry)) => {
+                let fresh = grant.replace_rejected(secrets, token.generation).await?;
+                self.exchange(bearer(retry, fresh.value.expose())?, state.deadline)
+                    .await
+            }
+            _ => Ok(response),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        builder: reqwest::RequestBuilder,
+        deadline: Instant,
+    ) -> Result<Response, Error> {
+        let timeout = self
+            .request_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
         let exchange = async {
             let mut response = builder.send().await.map_err(transport_error)?;
             let status = response.status().as_u16();
@@ -217,6 +250,30 @@ impl Egress {
             .await
             .unwrap_or(Err(Error::Timeout))
     }
+}
+
+fn bearer(builder: reqwest::RequestBuilder, token: &str) -> Result<reqwest::RequestBuilder, Error> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| Error::Auth("the access token is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    Ok(builder.header(reqwest::header::AUTHORIZATION, value))
+}
+
+/// Adds a granted secret as a header; the plugin named the secret, never saw its value.
+fn attach_secret(
+    builder: reqwest::RequestBuilder,
+    grants: &super::Grants,
+    header: &str,
+    secret: &str,
+    prefix: &str,
+) -> Result<reqwest::RequestBuilder, Error> {
+    let value = grants.secrets.resolve(secret).map_err(Error::Denied)?;
+    let name = HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes())
+        .map_err(|_| Error::Transport(format!("invalid header name {header:?}")))?;
+    let mut value = HeaderValue::from_str(&format!("{prefix}{}", value.expose()))
+        .map_err(|_| Error::Denied(format!("secret `{secret}` is not a valid header value")))?;
+    value.set_sensitive(true);
+    Ok(builder.header(name, value))
 }
 
 fn transport_error(error: reqwest::Error) -> Error {

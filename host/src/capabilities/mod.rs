@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod http;
 pub mod log;
+pub mod oauth;
 pub mod progress;
 pub mod secrets;
 pub mod state;
@@ -31,6 +32,7 @@ pub struct Grants {
     pub plugin_id: String,
     pub http: http::Egress,
     pub secrets: secrets::SecretGrants,
+    pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
     pub state: state::PluginState,
 }
 

@@ -17,6 +17,10 @@ use super::carport::provider::secrets::Host;
 pub struct SecretValue(String);
 
 impl SecretValue {
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -89,6 +93,27 @@ impl SecretGrants {
         Ok(SecretValue(value))
     }
 
+    /// Replaces a `file` secret's value atomically (write, sync, rename, sync the folder), for
+    /// values that rotate, such as OAuth refresh tokens.
+    pub fn store(&self, name: &str, value: &str) -> Result<(), String> {
+        let plugin = &self.plugin_id;
+        let Some(SecretGrant {
+            source: SecretSource::File(path),
+            ..
+        }) = self.grants.get(name)
+        else {
+            return Err(format!(
+                "secret `{name}` of plugin `{plugin}` must be a `file` secret so that carport can                  store its rotated value"
+            ));
+        };
+        write_atomically(path, value.as_bytes()).map_err(|error| {
+            format!(
+                "cannot store the new value of secret `{name}` of plugin `{plugin}` in {}: {error}",
+                path.display()
+            )
+        })
+    }
+
     /// The value, for the plugin itself: only with `readable = true`.
     pub fn reveal(&self, name: &str) -> Result<SecretValue, String> {
         let plugin = &self.plugin_id;
@@ -101,6 +126,26 @@ impl SecretGrants {
             _ => self.resolve(name),
         }
     }
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let folder = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut temporary_name = path.file_name().unwrap_or_default().to_os_string();
+    temporary_name.push(format!(".tmp{}", std::process::id()));
+    let temporary = folder.join(temporary_name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(folder)?.sync_all()
 }
 
 impl Host for CallState {

@@ -279,6 +279,15 @@ impl Registry {
                 (name.clone(), grant)
             })
             .collect();
+        let oauth = plugin_config
+            .oauth
+            .iter()
+            .map(|(name, grant)| {
+                let loaded = capabilities::oauth::OAuthGrant::new(id, name, grant)
+                    .with_context(|| format!("[plugins.{id}.oauth.{name}]"))?;
+                Ok((name.clone(), loaded))
+            })
+            .collect::<Result<_>>()?;
         let state_dir = config.data_dir().join("state").join(id);
         let state = PluginState::open(id, &state_dir)
             .with_context(|| format!("cannot open its state directory {}", state_dir.display()))?;
@@ -292,6 +301,7 @@ impl Registry {
                 plugin_id: id.to_string(),
                 http: egress,
                 secrets: SecretGrants::new(id, secret_grants),
+                oauth,
                 state,
             }),
             settings: plugin_config

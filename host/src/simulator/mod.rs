@@ -6,6 +6,8 @@
 //! simulator keeps vehicle state between calls, records every request (tests assert on the
 //! wire), and can be scripted to answer with a vendor's failure modes.
 
+pub mod fleet;
+pub mod teslamate;
 pub mod tessie;
 pub mod vehicle;
 
@@ -27,14 +29,27 @@ pub use vehicle::SimVehicle;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Vendor {
     Tessie,
+    TeslaMate,
+    /// Tesla's Fleet API in the account's home region (MyTeslaMate's proxy looks the same).
+    Fleet,
+    /// The same API in another region, for "421 user out of region".
+    FleetOtherRegion,
 }
 
 impl Vendor {
-    pub const ALL: &[Vendor] = &[Vendor::Tessie];
+    pub const ALL: &[Vendor] = &[
+        Vendor::Tessie,
+        Vendor::TeslaMate,
+        Vendor::Fleet,
+        Vendor::FleetOtherRegion,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Vendor::Tessie => "tessie",
+            Vendor::TeslaMate => "teslamate",
+            Vendor::Fleet => "fleet",
+            Vendor::FleetOtherRegion => "fleet-other-region",
         }
     }
 
@@ -42,6 +57,8 @@ impl Vendor {
     pub fn token(self) -> &'static str {
         match self {
             Vendor::Tessie => "sim-tessie-token",
+            Vendor::TeslaMate => "sim-teslamate-token",
+            Vendor::Fleet | Vendor::FleetOtherRegion => fleet::STATIC_TOKEN,
         }
     }
 }
@@ -98,9 +115,38 @@ impl Default for SimOptions {
 
 pub struct SimState {
     pub options: SimOptions,
+    pub fleet: FleetAccount,
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
+}
+
+/// The simulated Tesla account: its tokens and which cars need signed commands.
+pub struct FleetAccount {
+    /// The one refresh token the token endpoint accepts now; it rotates at each use.
+    pub refresh_token: Mutex<String>,
+    pub refreshes: std::sync::atomic::AtomicU32,
+    access_tokens: Mutex<Vec<String>>,
+    signed_only: Mutex<std::collections::HashSet<String>>,
+}
+
+impl FleetAccount {
+    fn new() -> FleetAccount {
+        FleetAccount {
+            refresh_token: Mutex::new(fleet::FIRST_REFRESH_TOKEN.to_string()),
+            refreshes: std::sync::atomic::AtomicU32::new(0),
+            access_tokens: Mutex::new(vec![fleet::STATIC_TOKEN.to_string()]),
+            signed_only: Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    pub fn lock_tokens(&self) -> MutexGuard<'_, Vec<String>> {
+        lock(&self.access_tokens)
+    }
+
+    pub fn lock_signed_only(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
+        lock(&self.signed_only)
+    }
 }
 
 impl SimState {
@@ -122,6 +168,7 @@ impl Simulator {
     pub async fn start(options: SimOptions) -> Result<Simulator> {
         let state = Arc::new(SimState {
             options: options.clone(),
+            fleet: FleetAccount::new(),
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
@@ -136,6 +183,8 @@ impl Simulator {
             addresses.push((*vendor, listener.local_addr()?));
             let router = match vendor {
                 Vendor::Tessie => tessie::router(),
+                Vendor::TeslaMate => teslamate::router(),
+                Vendor::Fleet | Vendor::FleetOtherRegion => fleet::router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),
@@ -172,6 +221,16 @@ impl Simulator {
 
     pub fn script(&self, script: Script) {
         lock(&self.state.scripts).push(script);
+    }
+
+    /// Every Fleet access token stops working, as when they expire.
+    pub fn expire_fleet_tokens(&self) {
+        self.state.fleet.lock_tokens().clear();
+    }
+
+    /// The car answers unsigned commands with 403 "Vehicle Command Protocol required".
+    pub fn require_signed_commands(&self, vin: &str) {
+        self.state.fleet.lock_signed_only().insert(vin.to_string());
     }
 
     pub fn vehicle(&self, vin: &str) -> Option<SimVehicle> {

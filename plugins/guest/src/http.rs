@@ -47,6 +47,13 @@ impl Request {
         self
     }
 
+    /// Asks the host to attach the access token of the plugin's `[oauth.<grant>]` table; the
+    /// host refreshes it (and resends once) when the vendor answers 401.
+    pub fn oauth(mut self, grant: &str) -> Request {
+        self.credential = Some(Credential::Oauth(grant.to_string()));
+        self
+    }
+
     /// Asks the host to send the named secret as `Authorization: Bearer …`.
     pub fn bearer_secret(mut self, secret: &str) -> Request {
         self.credential = Some(Credential::Bearer(secret.to_string()));
@@ -87,6 +94,7 @@ impl Request {
                 body: response.body,
             }),
             Err(host::Error::Denied(message)) => Err(ToolError::Denied(message)),
+            Err(host::Error::Auth(message)) => Err(ToolError::Auth(message)),
             Err(host::Error::Timeout) => Err(ToolError::Upstream(UpstreamError {
                 status: 0,
                 message: format!("no answer from {url} before the timeout; try again later"),

@@ -111,6 +111,7 @@ pub mod progress {
 }
 
 /// The plugin's settings from plugins.toml, as handed over with each call.
+#[derive(Clone)]
 pub struct Settings(Vec<(String, String)>);
 
 impl Settings {

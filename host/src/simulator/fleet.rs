@@ -1,0 +1,409 @@
+//! Tesla's Fleet API (and MyTeslaMate's proxy of it): `{"response": …}` answers, Tesla's error
+//! bodies, sleeping cars (408 until woken; `wake_up` returns at once and the car comes online
+//! after the wake delay), commands as state changes, energy sites, charging history, users,
+//! fleet_status, and the OAuth token endpoint with rotating, single-use refresh tokens.
+//! Requests are answered by one handler that matches the path, so a new endpoint is one arm.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::vehicle::now_ms;
+use super::{SimState, SimVehicle, bearer_matches};
+
+pub const STATIC_TOKEN: &str = "sim-fleet-token";
+pub const FIRST_REFRESH_TOKEN: &str = "sim-fleet-refresh-0";
+pub const ENERGY_SITE_ID: u64 = 2_252_147_483_648;
+
+type Shared = State<Arc<SimState>>;
+
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/oauth2/v3/token", axum::routing::post(token))
+        .fallback(api)
+}
+
+/// Tesla's error shape.
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"response": null, "error": message, "error_description": ""})),
+    )
+        .into_response()
+}
+
+fn ok(value: Value) -> Response {
+    Json(json!({ "response": value })).into_response()
+}
+
+fn command_ok() -> Response {
+    ok(json!({"result": true, "reason": ""}))
+}
+
+async fn token(State(state): Shared, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let fleet = &state.fleet;
+    let mut refresh = fleet
+        .refresh_token
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token")
+        || form.get("refresh_token") != Some(&*refresh)
+    {
+        let refusal =
+            json!({"error": "invalid_grant", "error_description": "The refresh_token is invalid"});
+        return (StatusCode::UNAUTHORIZED, Json(refusal)).into_response();
+    }
+    let round = fleet.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+    *refresh = format!("sim-fleet-refresh-{round}");
+    let access = format!("sim-fleet-access-{round}");
+    fleet.lock_tokens().push(access.clone());
+    Json(json!({
+        "access_token": access,
+        "refresh_token": *refresh,
+        "id_token": "sim",
+        "expires_in": 28800,
+        "token_type": "Bearer"
+    }))
+    .into_response()
+}
+
+fn authorised(state: &SimState, headers: &HeaderMap) -> bool {
+    state
+        .fleet
+        .lock_tokens()
+        .iter()
+        .any(|token| bearer_matches(headers, token))
+}
+
+async fn api(
+    State(state): Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "token expired (401)");
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["api", "1", "products"]) => products(&state),
+        ("POST", ["api", "1", "vehicles", "fleet_status"]) => fleet_status(&state, &body),
+        ("GET", ["api", "1", "vehicles"]) => ok(Value::from(
+            state
+                .vehicles()
+                .iter()
+                .map(vehicle_summary)
+                .collect::<Vec<_>>(),
+        )),
+        (_, ["api", "1", "vehicles", tag, rest @ ..]) => {
+            vehicle(&state, method.as_str(), tag, rest, &body)
+        }
+        (_, ["api", "1", "energy_sites", site, rest @ ..]) => {
+            energy_site(&state, method.as_str(), site, rest, &query)
+        }
+        ("GET", ["api", "1", "users", "me"]) => ok(json!({
+            "email": "driver@example.com", "full_name": "Sim Driver",
+            "profile_image_url": "", "vault_uuid": "b5c443af-a286-49eb-a4ad-35a97963155d"
+        })),
+        ("GET", ["api", "1", "users", "region"]) => ok(json!({
+            "region": "na", "fleet_api_base_url": "https://fleet-api.prd.na.vn.cloud.tesla.com"
+        })),
+        ("GET", ["api", "1", "users", "feature_config"]) => {
+            ok(json!({"signaling": {"enabled": true}}))
+        }
+        ("GET", ["api", "1", "users", "orders"]) => ok(json!([])),
+        ("GET", ["api", "1", "subscriptions"]) | ("GET", ["api", "1", "vehicle_subscriptions"]) => {
+            ok(json!([]))
+        }
+        ("POST", ["api", "1", "subscriptions"])
+        | ("POST", ["api", "1", "vehicle_subscriptions"]) => {
+            ok(json!({"count": body["vehicle_ids"].as_array().map_or(0, Vec::len)}))
+        }
+        ("GET", ["api", "1", "dx", "vehicles", "options"]) => ok(json!({"codes": [
+            {"code": "$MT336", "displayName": "Model 3 Long Range Dual Motor", "isActive": true}
+        ]})),
+        ("GET", ["api", "1", "dx", "vehicles", "upgrades", "eligibility"]) => {
+            ok(json!({"eligible": []}))
+        }
+        ("GET", ["api", "1", "dx", "vehicles", "subscriptions", "eligibility"]) => {
+            ok(json!({"eligible": []}))
+        }
+        ("GET", ["api", "1", "dx", "warranty", "details"]) => ok(json!({"activeWarranty": [
+            {"warrantyType": "NEW_VEHICLE", "warrantyDisplayName": "Basic Vehicle Limited Warranty",
+             "expirationDate": "2028-09-30T00:00:00Z", "expirationOdometer": 50000, "odometerUnit": "MI"}
+        ]})),
+        ("GET", ["api", "1", "dx", "charging", "history"]) => ok(json!({"data": [
+            {"sessionId": 1_234_567, "vin": "5YJ3E1EA7KF000001", "siteLocationName": "Fremont, CA",
+             "chargeStartDateTime": "2026-10-02T09:05:41-07:00", "chargeStopDateTime": "2026-10-02T09:41:10-07:00",
+             "fees": [{"feeType": "CHARGING", "totalDue": 14.61, "currencyCode": "USD", "usageBase": 33.2, "uom": "kwh"}],
+             "invoices": [{"fileName": "ABC-123.pdf", "contentId": "invoice-1"}]}
+        ], "totalResults": 1})),
+        ("GET", ["api", "1", "dx", "charging", "sessions"]) => {
+            ok(json!({"data": [], "totalResults": 0}))
+        }
+        ("GET", ["api", "1", "dx", "charging", "invoice", _id]) => (
+            [("content-type", "application/pdf")],
+            b"%PDF-1.4 simulated invoice".to_vec(),
+        )
+            .into_response(),
+        _ => error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}
+
+fn vehicle_summary(car: &SimVehicle) -> Value {
+    json!({
+        "id": car.id, "vehicle_id": car.vehicle_id, "vin": car.vin, "display_name": car.display_name,
+        "state": car.state_word(), "in_service": false, "id_s": car.id.to_string(),
+        "calendar_enabled": true, "api_version": 84, "access_type": "OWNER"
+    })
+}
+
+fn products(state: &SimState) -> Response {
+    let mut products: Vec<Value> = state.vehicles().iter().map(vehicle_summary).collect();
+    products.push(json!({
+        "energy_site_id": ENERGY_SITE_ID, "resource_type": "battery", "site_name": "Home",
+        "id": "STE12345678-00000", "gateway_id": "1152100-00-E--TG0000000000",
+        "energy_left": 9460.0, "total_pack_energy": 13500, "percentage_charged": 70.1,
+        "battery_power": -1200, "components": {"battery": true, "solar": true, "grid": true}
+    }));
+    let count = products.len();
+    Json(json!({"response": products, "count": count})).into_response()
+}
+
+fn fleet_status(state: &SimState, body: &Value) -> Response {
+    let signed = state.fleet.lock_signed_only();
+    let vins: Vec<String> = body["vins"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|vin| vin.as_str().map(str::to_string))
+        .collect();
+    let info: serde_json::Map<String, Value> = vins
+        .iter()
+        .map(|vin| {
+            let firmware = state
+                .vehicles()
+                .iter()
+                .find(|car| &car.vin == vin)
+                .map(|car| car.car_version.clone())
+                .unwrap_or_default();
+            (
+                vin.clone(),
+                json!({
+                    "firmware_version": firmware,
+                    "vehicle_command_protocol_required": signed.contains(vin),
+                    "discounted_device_data": false
+                }),
+            )
+        })
+        .collect();
+    ok(json!({"key_paired_vins": vins, "unpaired_vins": [], "vehicle_info": info}))
+}
+
+fn vehicle(
+    state: &Arc<SimState>,
+    method: &str,
+    tag: &str,
+    rest: &[&str],
+    body: &Value,
+) -> Response {
+    let Some(car) = state
+        .vehicles()
+        .iter()
+        .find(|car| car.vin == tag || car.id.to_string() == tag)
+        .cloned()
+    else {
+        return error(StatusCode::NOT_FOUND, "vehicle not found");
+    };
+    let asleep = error(
+        StatusCode::REQUEST_TIMEOUT,
+        "vehicle unavailable: vehicle is offline or asleep",
+    );
+    match (method, rest) {
+        ("GET", []) => ok(vehicle_summary(&car)),
+        ("GET", ["vehicle_data"]) if car.asleep => asleep,
+        ("GET", ["vehicle_data"]) => ok(car.tesla_vehicle_data()),
+        ("POST", ["wake_up"]) => {
+            if car.asleep {
+                let state = state.clone();
+                let vin = car.vin.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(state.options.wake_delay).await;
+                    if let Some(car) = state.vehicles().iter_mut().find(|car| car.vin == vin) {
+                        car.asleep = false;
+                    }
+                });
+            }
+            ok(vehicle_summary(&car))
+        }
+        ("POST", ["command", _]) if car.asleep => asleep,
+        ("POST", ["command", name]) => {
+            if state.fleet.lock_signed_only().contains(&car.vin) && *name != "navigation_request" {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "Tesla Vehicle Command Protocol required, please refer to the documentation here: https://developer.tesla.com/docs/fleet-api#2023-10-09-rest-api-vehicle-commands-endpoint-deprecation-warning",
+                );
+            }
+            let mut cars = state.vehicles();
+            let Some(car) = cars.iter_mut().find(|candidate| candidate.vin == car.vin) else {
+                return error(StatusCode::NOT_FOUND, "vehicle not found");
+            };
+            match apply(car, name, body) {
+                Ok(()) => command_ok(),
+                Err(reason) => ok(json!({"result": false, "reason": reason})),
+            }
+        }
+        ("GET", ["mobile_enabled"]) => ok(Value::Bool(true)),
+        ("GET", ["nearby_charging_sites"]) => ok(json!({
+            "congestion_sync_time_utc_secs": now_ms() / 1000,
+            "destination_charging": [{"name": "Hotel Sim", "distance_miles": 1.3, "type": "destination",
+                                      "location": {"lat": 37.49, "long": -121.94}}],
+            "superchargers": [{"name": "Fremont, CA", "distance_miles": 2.1, "type": "supercharger",
+                               "available_stalls": 7, "total_stalls": 12, "site_closed": false,
+                               "location": {"lat": 37.50, "long": -121.96}}],
+            "timestamp": now_ms()
+        })),
+        ("GET", ["service_data"]) => ok(json!({"service_status": "not_in_service"})),
+        ("GET", ["release_notes"]) => ok(json!({"release_notes": [
+            {"title": "Simulated update", "subtitle": car.car_version, "description": "Improvements."}
+        ]})),
+        ("GET", ["recent_alerts"]) => ok(json!({"recent_alerts": [
+            {"name": "Charger_Cable_Disconnected", "time": "2026-11-20T19:10:02Z", "audience": ["customer"],
+             "user_text": "Charging stopped: cable disconnected"}
+        ]})),
+        ("GET", ["drivers"]) => ok(json!([{"my_tesla_unique_id": 8_888_888, "user_id": 800_001,
+                                            "driver_first_name": "Sim", "driver_last_name": "Driver"}])),
+        ("DELETE", ["drivers"]) => ok(json!("ok")),
+        ("GET", ["invitations"]) => ok(json!([])),
+        ("POST", ["invitations"]) => ok(json!({"id": 429_509_621_657_u64, "state": "pending",
+                                               "share_link": "https://www.tesla.com/_rs/1/simulated", "expires_at": "2026-11-23T00:00:00Z"})),
+        ("GET", ["fleet_telemetry_config"]) => ok(json!({"synced": true, "config": null})),
+        ("DELETE", ["fleet_telemetry_config"]) => ok(json!({"updated_vehicles": 1})),
+        ("GET", ["fleet_telemetry_errors"]) => ok(json!({"fleet_telemetry_errors": []})),
+        _ => error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}
+
+/// A command's effect on the simulated car; Err is Tesla's `reason` for `result: false`.
+fn apply(car: &mut SimVehicle, name: &str, body: &Value) -> Result<(), String> {
+    let number = |key: &str| body[key].as_f64().ok_or_else(|| format!("missing {key}"));
+    let flag = |key: &str| body[key].as_bool().ok_or_else(|| format!("missing {key}"));
+    match name {
+        "door_lock" => car.locked = true,
+        "door_unlock" => car.locked = false,
+        "actuate_trunk" => match body["which_trunk"].as_str() {
+            Some("front") => car.front_trunk = 1,
+            Some("rear") => car.rear_trunk = u8::from(car.rear_trunk == 0),
+            _ => return Err("invalid_value: which_trunk".into()),
+        },
+        "auto_conditioning_start" => car.climate_on = true,
+        "auto_conditioning_stop" => car.climate_on = false,
+        "set_temps" => {
+            car.driver_temp_c = number("driver_temp")?;
+            car.passenger_temp_c = number("passenger_temp")?;
+        }
+        "set_preconditioning_max" => car.defrost_mode = if flag("on")? { 2 } else { 0 },
+        "set_sentry_mode" => car.sentry_mode = flag("on")?,
+        "charge_port_door_open" => car.charge_port_door_open = true,
+        "charge_port_door_close" => car.charge_port_door_open = false,
+        "charge_start" if car.charging_state == "Disconnected" => {
+            return Err("not_connected".into());
+        }
+        "charge_start" => car.charging_state = "Charging".into(),
+        "charge_stop" => {
+            if car.charging_state == "Charging" {
+                car.charging_state = "Stopped".into();
+            }
+        }
+        "set_charge_limit" => car.charge_limit_soc = number("percent")?,
+        "charge_standard" => car.charge_limit_soc = 80.0,
+        "charge_max_range" => car.charge_limit_soc = 100.0,
+        "flash_lights" => car.light_flashes += 1,
+        "honk_horn" => car.horn_honks += 1,
+        "navigation_request" => {
+            let address = body["value"]["android.intent.extra.TEXT"]
+                .as_str()
+                .ok_or("missing value")?;
+            car.navigation_destination = Some(address.to_string());
+        }
+        "set_vehicle_name" => {
+            car.display_name = body["vehicle_name"]
+                .as_str()
+                .ok_or("missing vehicle_name")?
+                .to_string();
+        }
+        "set_cop_temp" if body.get("cop_temp").is_none() => return Err("missing cop_temp".into()),
+        "guest_mode" if body.get("enable").is_none() => return Err("missing enable".into()),
+        "set_bioweapon_mode" if body.get("manual_override").is_none() => {
+            return Err("missing manual_override param".into());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn energy_site(
+    state: &SimState,
+    method: &str,
+    site: &str,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+) -> Response {
+    if site != ENERGY_SITE_ID.to_string() {
+        return error(StatusCode::NOT_FOUND, "energy site not found");
+    }
+    let updated = || ok(json!({"code": 201, "message": "Updated"}));
+    let _ = state;
+    match (method, rest) {
+        ("GET", ["site_info"]) => ok(json!({
+            "id": "STE12345678-00000", "site_name": "Home", "backup_reserve_percent": 20,
+            "default_real_mode": "self_consumption", "installation_date": "2024-05-14T10:51:38-07:00",
+            "components": {"solar": true, "battery": true, "grid": true, "battery_type": "ac_powerwall"},
+            "version": "25.10.1", "battery_count": 1, "nameplate_power": 5000, "nameplate_energy": 13500
+        })),
+        ("GET", ["live_status"]) => ok(json!({
+            "solar_power": 3210, "energy_left": 9460.0, "total_pack_energy": 13500, "percentage_charged": 70.1,
+            "battery_power": -1200, "load_power": 2010, "grid_power": 0, "grid_status": "Active",
+            "island_status": "on_grid", "storm_mode_active": false, "timestamp": "2026-11-21T16:55:01-08:00"
+        })),
+        ("GET", ["calendar_history"]) => match query.get("kind").map(String::as_str) {
+            Some("energy") => ok(
+                json!({"serial_number": "1152100-00-E--TG0000000000", "period": query.get("period"), "time_series": [
+                    {"timestamp": query.get("start_date"), "solar_energy_exported": 21_300.0, "grid_energy_imported": 4_100.0,
+                     "battery_energy_exported": 6_900.0, "consumer_energy_imported_from_grid": 4_100.0}
+                ]}),
+            ),
+            Some("backup") => ok(
+                json!({"events": [{"timestamp": "2026-10-12T03:14:00-07:00", "duration": 5_400_000}], "total_events": 1}),
+            ),
+            _ => error(StatusCode::BAD_REQUEST, "invalid kind"),
+        },
+        ("GET", ["telemetry_history"]) => ok(json!({"charge_history": [
+            {"charge_start_time": {"seconds": 1_763_600_000}, "charge_duration": {"seconds": 7_200}, "energy_added_wh": 21_000}
+        ]})),
+        (
+            "POST",
+            [
+                "operation"
+                | "backup"
+                | "off_grid_vehicle_charging_reserve"
+                | "storm_mode"
+                | "grid_import_export"
+                | "time_of_use_settings",
+            ],
+        ) => updated(),
+        _ => error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}

@@ -1,0 +1,686 @@
+//! carport provider for Tesla's Fleet API, directly (a Tesla developer app and a region) or
+//! through MyTeslaMate's proxy (the default, as the seed server).
+//!
+//! Every tool is a row of [`catalogue::ENDPOINTS`]; this file turns rows into tool descriptions
+//! and requests, and handles the Fleet API's behaviour once for all of them:
+//! - a sleeping car (408) is woken and polled until online, with progress, then the request is
+//!   sent once more; reads wake the car only when asked (`wake: true`);
+//! - a 429 is never retried: the error says when to come back, and calls to the same tool fail
+//!   fast until then (remembered in plugin state);
+//! - a 421 "user out of region, use base URL: …" switches to that base URL (if allowlisted),
+//!   remembers it, and retries once;
+//! - a 403 "Vehicle Command Protocol required" explains what the car needs;
+//! - with `auth = "oauth"`, the host attaches and refreshes the access token (401 → refresh →
+//!   one resend), so the plugin never sees a token.
+
+pub mod catalogue;
+
+use carport_guest::http::{Request, Response};
+use carport_guest::vehicle::VehicleState;
+use carport_guest::{
+    Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError,
+    UpstreamError, clock, progress, state,
+};
+use catalogue::{ENDPOINTS, Effect, Endpoint, Fixed, Param, Route, To, Ty};
+use serde_json::{Map, Value, json};
+
+const DEFAULT_BASE_URL: &str = "https://api.myteslamate.com";
+const TOKEN_SECRET: &str = "token";
+const OAUTH_GRANT: &str = "fleet";
+const REGION_KEY: &str = "base_url";
+const DEFAULT_WAKE_TIMEOUT_SECONDS: u64 = 60;
+const DEFAULT_WAKE_POLL_MS: u32 = 2000;
+/// What `vehicle_state` reads: everything its shape needs, location included.
+const STATE_SECTIONS: &str = "charge_state;climate_state;closures_state;drive_state;gui_settings;location_data;vehicle_config;vehicle_state";
+
+struct Tesla;
+
+impl Provider for Tesla {
+    fn describe() -> PluginInfo {
+        let mut tools: Vec<Tool> = ENDPOINTS.iter().map(tool_of).collect();
+        tools.push(vehicle_state_tool());
+        PluginInfo {
+            id: "tesla".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Tesla vehicles and energy sites through the Fleet API: start with \
+                      list_vehicles_and_energy_sites, read a car with vehicle_state (km, °C), \
+                      command it with the command tools (the car is woken when needed)."
+                .into(),
+            tools,
+        }
+    }
+
+    fn call_tool(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<Output, ToolError> {
+        let api = Api::new(Settings::from_context(&context));
+        let arguments: Map<String, Value> = carport_guest::args::parse(&arguments)?;
+        if name == "vehicle_state" {
+            return api.vehicle_state(&arguments);
+        }
+        let endpoint = ENDPOINTS
+            .iter()
+            .find(|endpoint| endpoint.name == name)
+            .ok_or_else(|| ToolError::invalid(format!("tesla has no tool named {name}")))?;
+        api.call(endpoint, &arguments)
+    }
+}
+
+carport_guest::plugin!(Tesla);
+
+fn annotations(effect: Effect) -> Annotations {
+    match effect {
+        Effect::Read => Annotations::READ,
+        Effect::Set => Annotations::SET,
+        Effect::Act => Annotations::ACT,
+        Effect::Danger => Annotations::DESTRUCTIVE,
+    }
+}
+
+fn schema_of(ty: Ty, doc: &str) -> Value {
+    let mut schema = match ty {
+        Ty::Str => json!({"type": "string", "minLength": 1}),
+        Ty::Int(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Ty::Num(min, max) => json!({"type": "number", "minimum": min, "maximum": max}),
+        Ty::Bool => json!({"type": "boolean"}),
+        Ty::Choice(values) => json!({"type": "string", "enum": values}),
+        Ty::Ints => json!({"type": "array", "items": {"type": "integer"}, "minItems": 1}),
+        Ty::Strs => json!({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+        Ty::Object => json!({"type": "object"}),
+    };
+    schema["description"] = Value::from(doc);
+    schema
+}
+
+fn vehicle_tag_schema() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "description": "The car: its VIN (or numeric id). Optional when plugins.toml sets a default `vin`; list_vehicles_and_energy_sites lists them."
+    })
+}
+
+fn wake_schema() -> Value {
+    json!({
+        "type": "boolean",
+        "description": "Wake the car if it is asleep (10-30 s, drains battery). Default false: an asleep car is reported, not woken."
+    })
+}
+
+fn tool_of(endpoint: &Endpoint) -> Tool {
+    let mut properties = Map::new();
+    let mut required: Vec<&str> = Vec::new();
+    if endpoint.on_vehicle() {
+        properties.insert("vehicle_tag".into(), vehicle_tag_schema());
+    }
+    if matches!(endpoint.route, Route::Site(..)) {
+        properties.insert(
+            "energy_site_id".into(),
+            json!({"type": ["string", "integer"], "description": "Energy site id from list_vehicles_and_energy_sites. Optional when plugins.toml sets `energy_site_id`."}),
+        );
+    }
+    if endpoint.needs_awake_car() && endpoint.effect == Effect::Read {
+        properties.insert("wake".into(), wake_schema());
+    }
+    for param in endpoint.params {
+        properties.insert(param.arg.into(), schema_of(param.ty, param.doc));
+        if param.required {
+            required.push(param.arg);
+        }
+    }
+    let mut description = endpoint.doc.to_string();
+    if matches!(endpoint.route, Route::Command) {
+        description.push_str(
+            " A sleeping car is woken first (with progress). Returns {result, reason}; call vehicle_state afterwards to confirm.",
+        );
+    }
+    Tool::new(
+        endpoint.name,
+        &title_of(endpoint.name),
+        &description,
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false
+        }),
+        annotations(endpoint.effect),
+    )
+}
+
+fn title_of(name: &str) -> String {
+    let spaced = name.replace('_', " ");
+    let mut characters = spaced.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+fn vehicle_state_tool() -> Tool {
+    Tool::new(
+        "vehicle_state",
+        "Vehicle state summary",
+        "The car in carport's shared vehicle shape, the same for every provider: { vin, display_name, state, battery_level (%), battery_range_km, charging { state, minutes_remaining, charge_limit, charger_power_kw }, location { latitude, longitude, heading, speed (km/h) }, locked, sentry_mode, climate { is_on, inside_temp, outside_temp, target_temp (°C), is_defrosting }, doors { … true = open }, odometer_km, last_updated }. An asleep car returns state 'asleep' with no live data unless wake is true.",
+        json!({
+            "type": "object",
+            "properties": {"vehicle_tag": vehicle_tag_schema(), "wake": wake_schema()},
+            "additionalProperties": false
+        }),
+        Annotations::READ,
+    )
+    .with_output_schema(VehicleState::output_schema())
+}
+
+struct Api {
+    settings: Settings,
+    base_url: String,
+}
+
+/// Why a request failed in a way this plugin handles itself.
+enum Outcome {
+    Done(Response),
+    Asleep(Response),
+    WrongRegion(String, Response),
+}
+
+impl Api {
+    fn new(settings: Settings) -> Api {
+        // A base URL learnt from a 421 wins over the configured one.
+        let remembered = state::get(REGION_KEY)
+            .ok()
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        let base_url = remembered
+            .unwrap_or_else(|| settings.get_or("base_url", DEFAULT_BASE_URL).to_string())
+            .trim_end_matches('/')
+            .to_string();
+        Api { settings, base_url }
+    }
+
+    fn vehicle_tag(&self, arguments: &Map<String, Value>) -> Result<String, ToolError> {
+        match arguments.get("vehicle_tag").and_then(Value::as_str) {
+            Some(tag) => Ok(tag.to_string()),
+            None => self.settings.get("vin").map(str::to_string).ok_or_else(|| {
+                ToolError::invalid(
+                    "no vehicle_tag given and no default `vin` in plugins.toml: call \
+                     list_vehicles_and_energy_sites and pass a vin",
+                )
+            }),
+        }
+    }
+
+    fn path_of(
+        &self,
+        endpoint: &Endpoint,
+        arguments: &Map<String, Value>,
+    ) -> Result<String, ToolError> {
+        let path = match endpoint.route {
+            Route::Command => format!(
+                "/api/1/vehicles/{}/command/{}",
+                encode(&self.vehicle_tag(arguments)?),
+                endpoint.name
+            ),
+            Route::Vehicle(_, "") => {
+                format!("/api/1/vehicles/{}", encode(&self.vehicle_tag(arguments)?))
+            }
+            Route::Vehicle(_, suffix) => {
+                format!(
+                    "/api/1/vehicles/{}/{suffix}",
+                    encode(&self.vehicle_tag(arguments)?)
+                )
+            }
+            Route::Site(_, suffix) => {
+                let site = match arguments.get("energy_site_id") {
+                    Some(Value::String(id)) => id.clone(),
+                    Some(Value::Number(id)) => id.to_string(),
+                    _ => self
+                        .settings
+                        .get("energy_site_id")
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            ToolError::invalid(
+                                "no energy_site_id given and none in plugins.toml: call \
+                             list_vehicles_and_energy_sites",
+                            )
+                        })?,
+                };
+                format!("/api/1/energy_sites/{}/{suffix}", encode(&site))
+            }
+            Route::Account(_, path) => {
+                let mut path = path.to_string();
+                for param in endpoint
+                    .params
+                    .iter()
+                    .filter(|param| matches!(param.to, To::Path))
+                {
+                    let value = arguments
+                        .get(param.arg)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    path = path.replace(&format!("{{{}}}", param.arg), &encode(value));
+                }
+                path
+            }
+        };
+        Ok(path)
+    }
+
+    fn request_of(
+        &self,
+        endpoint: &Endpoint,
+        arguments: &Map<String, Value>,
+    ) -> Result<Request, ToolError> {
+        let url = format!("{}{}", self.base_url, self.path_of(endpoint, arguments)?);
+        let mut request = Request::new(endpoint.method(), url);
+        request = match self.settings.get("auth") {
+            Some("oauth") => request.oauth(OAUTH_GRANT),
+            _ => request.bearer_secret(TOKEN_SECRET),
+        };
+        let mut body = Map::new();
+        for param in endpoint.params {
+            let Some(value) = arguments.get(param.arg) else {
+                continue;
+            };
+            place(param, value, &mut body);
+            request = match param.to {
+                To::Query(key) => request.query(key, &query_text(value)),
+                To::QueryJoined(key) => request.query(key, &joined(value)),
+                _ => request,
+            };
+        }
+        for fixed in endpoint.fixed {
+            match *fixed {
+                Fixed::Body(key, value) => {
+                    body.insert(key.into(), Value::from(value));
+                }
+                Fixed::BodyNowMs(key) => {
+                    body.insert(key.into(), Value::from(clock::now_ms()));
+                }
+                Fixed::Query(key, value) => request = request.query(key, value),
+            }
+        }
+        // Commands always carry a JSON object; other requests only when they have fields.
+        if matches!(endpoint.route, Route::Command) || !body.is_empty() {
+            request = request.json(&Value::Object(body));
+        }
+        Ok(request)
+    }
+
+    fn call(
+        &self,
+        endpoint: &Endpoint,
+        arguments: &Map<String, Value>,
+    ) -> Result<Output, ToolError> {
+        let rate_key = format!("retry_at.{}", endpoint.name);
+        if let Some(wait) = remaining_wait(&rate_key) {
+            return Err(rate_limited(
+                wait,
+                "not sent: Tesla asked to wait before calling this endpoint again",
+            ));
+        }
+        let may_wake = matches!(endpoint.route, Route::Command)
+            || (endpoint.needs_awake_car() && arguments.get("wake") == Some(&Value::Bool(true)));
+        let response = match self.send(endpoint, arguments, &rate_key)? {
+            Outcome::Done(response) => response,
+            Outcome::Asleep(_) if may_wake => {
+                self.wake(arguments, endpoint.name)?;
+                match self.send(endpoint, arguments, &rate_key)? {
+                    Outcome::Done(response)
+                    | Outcome::Asleep(response)
+                    | Outcome::WrongRegion(_, response) => response,
+                }
+            }
+            Outcome::Asleep(_) => {
+                return Err(ToolError::Upstream(UpstreamError {
+                    status: 408,
+                    message: "the car is asleep or offline; it was not woken because reading does \
+                              not wake it: call again with wake: true, or use get_vehicle to see \
+                              its state"
+                        .into(),
+                    retry_after_seconds: None,
+                }));
+            }
+            Outcome::WrongRegion(url, response) => {
+                self.switch_region(endpoint, arguments, &rate_key, url, response)?
+            }
+        };
+        finish(response)
+    }
+
+    /// Sends once and sorts the answer; a 429 is recorded so the next call fails fast.
+    fn send(
+        &self,
+        endpoint: &Endpoint,
+        arguments: &Map<String, Value>,
+        rate_key: &str,
+    ) -> Result<Outcome, ToolError> {
+        let response = self.request_of(endpoint, arguments)?.send()?;
+        if response.status == 429 {
+            let wait = response
+                .retry_after_seconds()
+                .or_else(|| seconds_in(&response.vendor_message()))
+                .unwrap_or(60);
+            let until = clock::now_ms() + wait * 1000;
+            // Best effort: without state the next call simply asks Tesla again.
+            let _ = state::set(rate_key, until.to_string().as_bytes());
+            return Err(rate_limited(wait, &response.vendor_message()));
+        }
+        let message = response.vendor_message();
+        if response.status == 408 || message.contains("offline or asleep") {
+            return Ok(Outcome::Asleep(response));
+        }
+        if response.status == 421
+            && let Some(url) = region_url(&message)
+            && url.trim_end_matches('/') != self.base_url
+        {
+            return Ok(Outcome::WrongRegion(url, response));
+        }
+        Ok(Outcome::Done(response))
+    }
+
+    fn switch_region(
+        &self,
+        endpoint: &Endpoint,
+        arguments: &Map<String, Value>,
+        rate_key: &str,
+        url: String,
+        original: Response,
+    ) -> Result<Response, ToolError> {
+        let moved = Api {
+            settings: self.settings.clone(),
+            base_url: url.trim_end_matches('/').to_string(),
+        };
+        carport_guest::log::info(&format!(
+            "Tesla says this account lives at {}; switching",
+            moved.base_url
+        ));
+        let retried = match moved.send(endpoint, arguments, rate_key) {
+            Ok(outcome) => outcome,
+            Err(ToolError::Denied(reason)) => {
+                return Err(ToolError::Upstream(UpstreamError {
+                    status: 421,
+                    message: format!(
+                        "{} — carport did not switch because that region is not allowed: {reason}",
+                        original.vendor_message()
+                    ),
+                    retry_after_seconds: None,
+                }));
+            }
+            Err(error) => return Err(error),
+        };
+        let _ = state::set(REGION_KEY, moved.base_url.as_bytes());
+        match retried {
+            Outcome::Done(response)
+            | Outcome::Asleep(response)
+            | Outcome::WrongRegion(_, response) => Ok(response),
+        }
+    }
+
+    /// Wakes the car and polls until it is online, reporting progress; bounded by
+    /// `wake_timeout_seconds`.
+    fn wake(&self, arguments: &Map<String, Value>, for_what: &str) -> Result<(), ToolError> {
+        let tag = encode(&self.vehicle_tag(arguments)?);
+        let timeout_ms = self
+            .settings
+            .get("wake_timeout_seconds")
+            .and_then(|text| text.parse::<u64>().ok())
+            .unwrap_or(DEFAULT_WAKE_TIMEOUT_SECONDS)
+            * 1000;
+        let poll_ms = self
+            .settings
+            .get("wake_poll_ms")
+            .and_then(|text| text.parse::<u32>().ok())
+            .unwrap_or(DEFAULT_WAKE_POLL_MS);
+        let steps = (timeout_ms / u64::from(poll_ms.max(1))).max(1) as u32 + 1;
+        progress::report(
+            0,
+            steps,
+            &format!("The car is asleep; waking it for {for_what} (10-30 s)"),
+        );
+        let auth = |request: Request| match self.settings.get("auth") {
+            Some("oauth") => request.oauth(OAUTH_GRANT),
+            _ => request.bearer_secret(TOKEN_SECRET),
+        };
+        auth(Request::post(format!(
+            "{}/api/1/vehicles/{tag}/wake_up",
+            self.base_url
+        )))
+        .send()?
+        .success()?;
+        let started = clock::now_ms();
+        let mut step = 1;
+        loop {
+            let answer: Value = auth(Request::get(format!(
+                "{}/api/1/vehicles/{tag}",
+                self.base_url
+            )))
+            .send()?
+            .success()?
+            .json()?;
+            if answer["response"]["state"].as_str() == Some("online") {
+                progress::report(
+                    steps,
+                    steps,
+                    &format!("The car is awake; sending {for_what}"),
+                );
+                return Ok(());
+            }
+            if clock::now_ms().saturating_sub(started) >= timeout_ms {
+                return Err(ToolError::Upstream(UpstreamError {
+                    status: 408,
+                    message: format!(
+                        "the car did not wake within {} s (it may be out of coverage); nothing \
+                         was sent. Try again later",
+                        timeout_ms / 1000
+                    ),
+                    retry_after_seconds: None,
+                }));
+            }
+            progress::report(step, steps, "Waiting for the car to come online");
+            step = (step + 1).min(steps - 1);
+            clock::sleep_ms(poll_ms);
+        }
+    }
+
+    fn vehicle_state(&self, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
+        let data_endpoint = ENDPOINTS
+            .iter()
+            .find(|endpoint| endpoint.name == "get_vehicle_data")
+            .expect("the catalogue has get_vehicle_data");
+        let mut query = arguments.clone();
+        query.insert(
+            "endpoints".into(),
+            Value::from(STATE_SECTIONS.split(';').collect::<Vec<_>>()),
+        );
+        let data = match self.call(data_endpoint, &query) {
+            Ok(output) => output
+                .structured
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .unwrap_or(Value::Null),
+            // Asleep and not to be woken: what Tesla knows without waking it.
+            Err(ToolError::Upstream(UpstreamError { status: 408, .. })) => {
+                let vehicle = ENDPOINTS
+                    .iter()
+                    .find(|endpoint| endpoint.name == "get_vehicle")
+                    .expect("get_vehicle");
+                self.call(vehicle, arguments)?
+                    .structured
+                    .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                    .unwrap_or(Value::Null)
+            }
+            Err(error) => return Err(error),
+        };
+        let state = VehicleState::from_tesla_vehicle_data(&data);
+        Ok(Output::json_with_text(&state.to_json(), state.summary()))
+    }
+}
+
+/// Puts a body parameter where the row says.
+fn place(param: &Param, value: &Value, body: &mut Map<String, Value>) {
+    match param.to {
+        To::Body(key) => {
+            body.insert(key.into(), value.clone());
+        }
+        To::Bodies(keys) => {
+            for key in keys {
+                body.insert((*key).into(), value.clone());
+            }
+        }
+        To::Nested(outer, inner) => {
+            let slot = body
+                .entry(outer)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(nested) = slot {
+                nested.insert(inner.into(), value.clone());
+            }
+        }
+        To::Query(_) | To::QueryJoined(_) | To::Path => {}
+    }
+}
+
+fn query_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn joined(value: &Value) -> String {
+    value
+        .as_array()
+        .map(|items| items.iter().map(query_text).collect::<Vec<_>>().join(";"))
+        .unwrap_or_else(|| query_text(value))
+}
+
+/// Percent-encodes one path segment.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn finish(response: Response) -> Result<Output, ToolError> {
+    if response.status == 403
+        && response
+            .vendor_message()
+            .contains("Vehicle Command Protocol required")
+    {
+        return Err(ToolError::Upstream(UpstreamError {
+            status: 403,
+            message: "this car only accepts signed commands (Tesla Vehicle Command Protocol, cars \
+                      from 2021 on). Send commands through a signing proxy (Tesla's \
+                      tesla-http-proxy, set as base_url and allowed in plugins.toml), or use the \
+                      Tessie plugin, which signs for you. Reads keep working."
+                .into(),
+            retry_after_seconds: None,
+        }));
+    }
+    let response = response.success()?;
+    let is_json = response
+        .header("content-type")
+        .is_none_or(|kind| kind.contains("json"));
+    if !is_json {
+        let text = format!(
+            "{} answer of {} bytes ({}), not shown",
+            response.status,
+            response.body.len(),
+            response.header("content-type").unwrap_or("unknown type")
+        );
+        return Ok(Output {
+            structured: None,
+            text,
+        });
+    }
+    let answer: Value = response.json()?;
+    let data = match answer {
+        Value::Object(mut object) if object.contains_key("response") => {
+            object.remove("response").unwrap_or(Value::Null)
+        }
+        other => other,
+    };
+    Ok(Output::json(&data))
+}
+
+fn rate_limited(seconds: u64, message: &str) -> ToolError {
+    ToolError::Upstream(UpstreamError {
+        status: 429,
+        message: message.to_string(),
+        retry_after_seconds: Some(seconds),
+    })
+}
+
+/// Seconds left before `key`'s rate-limit window ends, if it has not.
+fn remaining_wait(key: &str) -> Option<u64> {
+    let until: u64 = String::from_utf8(state::get(key).ok()??)
+        .ok()?
+        .parse()
+        .ok()?;
+    let now = clock::now_ms();
+    (until > now).then(|| (until - now).div_ceil(1000))
+}
+
+/// "Retry in 37829 seconds" → 37829.
+fn seconds_in(message: &str) -> Option<u64> {
+    let after = message.split("etry in ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// "user out of region, use base URL: https://fleet-api.prd.eu.vn.cloud.tesla.com" → the URL.
+fn region_url(message: &str) -> Option<String> {
+    let start = message
+        .find("https://")
+        .or_else(|| message.find("http://"))?;
+    let url: String = message[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ',' | ')'))
+        .collect();
+    Some(url.trim_end_matches(['.', '/']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_wait_and_the_region_from_tesla_messages() {
+        assert_eq!(
+            seconds_in("Rate limit exceeded. Retry in 37829 seconds"),
+            Some(37829)
+        );
+        assert_eq!(
+            region_url(
+                "user out of region, use base URL: https://fleet-api.prd.eu.vn.cloud.tesla.com"
+            ),
+            Some("https://fleet-api.prd.eu.vn.cloud.tesla.com".to_string())
+        );
+    }
+
+    #[test]
+    fn every_row_is_a_valid_tool() {
+        for endpoint in ENDPOINTS {
+            let tool = tool_of(endpoint);
+            assert!(
+                tool.name.len() <= 58,
+                "{} is too long once prefixed",
+                tool.name
+            );
+            let schema: Value = serde_json::from_str(&tool.input_schema).unwrap();
+            for required in schema["required"].as_array().unwrap() {
+                assert!(
+                    schema["properties"]
+                        .get(required.as_str().unwrap())
+                        .is_some()
+                );
+            }
+        }
+    }
+}
