@@ -292,6 +292,14 @@ mod tests {
     }
 
     #[test]
+    fn the_repositorys_plugins_toml_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins.toml");
+        let config = Config::load(&path).unwrap();
+        assert!(config.plugins.contains_key("tessie"));
+        assert!(!config.plugins["tesla"].serves("erase_user_data"));
+    }
+
+    #[test]
     fn defaults_and_relative_paths() {
         let text = "[plugins.tessie]\ncomponent = \"c/t.wasm\"\n";
         let config = Config::parse(text, Path::new("/etc/carport")).unwrap();

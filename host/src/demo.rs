@@ -132,6 +132,16 @@ pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> R
             "tessie_tesla_command",
             json!({"command": "honk", "vin": sleeping_vin}),
         ),
+        (
+            "The first car again, through Tesla's Fleet API.",
+            "tesla_vehicle_state",
+            json!({}),
+        ),
+        (
+            "Its last two charging sessions, from TeslaMate.",
+            "teslamate_get_car_charges",
+            json!({"car_id": 1, "show": 2}),
+        ),
     ];
     for (question, tool, arguments) in steps {
         let started = std::time::Instant::now();

@@ -67,6 +67,8 @@ pub struct Options {
     /// the other tests load (and cache) only the components they use.
     pub teslamate: bool,
     pub teslamate_token: String,
+    /// More lines for `[plugins.teslamate.settings]`.
+    pub teslamate_settings: String,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             wake_delay: Duration::from_millis(150),
             teslamate: false,
             teslamate_token: Vendor::TeslaMate.token().to_string(),
+            teslamate_settings: String::new(),
         }
     }
 }
@@ -217,8 +220,9 @@ fn teslamate_table(dir: &TempDir, simulator: &Simulator, options: &Options) -> S
     let url = simulator.url(Vendor::TeslaMate);
     format!(
         "\n[plugins.teslamate]\ncomponent = {component:?}\nallow = [{url:?}]\n\
-         [plugins.teslamate.settings]\nbase_url = {url:?}\n\
+         [plugins.teslamate.settings]\nbase_url = {url:?}\n{settings}\n\
          [plugins.teslamate.secrets.token]\nfile = {token:?}\n",
+        settings = options.teslamate_settings,
         component = components_dir()
             .join("teslamate.wasm")
             .display()

@@ -539,3 +539,23 @@ async fn a_missing_base_url_names_plugins_toml() {
     assert!(text.contains("nothing was sent"), "{text}");
     assert!(harness.simulator.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_authorization_header_can_be_the_secret() {
+    // For a TeslaMateApi behind a proxy with its own scheme (e.g. basic auth), the secret holds
+    // the whole header value and `auth = "header"` sends it as is.
+    let harness = Harness::start_with(Options {
+        teslamate: true,
+        teslamate_token: format!("Bearer {}", Vendor::TeslaMate.token()),
+        teslamate_settings: "auth = \"header\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let result = harness.call("teslamate_get_cars", json!({})).await;
+    assert!(!is_error(&result), "{}", text_of(&result));
+    let sent = harness.teslamate_requests();
+    assert_eq!(
+        sent[0].authorization.as_deref(),
+        Some("Bearer sim-teslamate-token")
+    );
+}

@@ -60,6 +60,13 @@ impl Request {
         self
     }
 
+    /// Asks the host to send the named secret as the whole value of `header` (e.g. an
+    /// `Authorization: Basic …` the user stored as the secret).
+    pub fn header_secret(mut self, header: &str, secret: &str) -> Request {
+        self.credential = Some(Credential::Header((header.to_string(), secret.to_string())));
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.to_string(), value.to_string()));
         self

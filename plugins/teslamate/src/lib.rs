@@ -364,6 +364,7 @@ struct History {
 
 struct Api {
     base_url: String,
+    whole_header: bool,
 }
 
 impl Api {
@@ -386,6 +387,7 @@ impl Api {
             .unwrap_or(trimmed);
         Ok(Api {
             base_url: base.to_string(),
+            whole_header: settings.get("auth") == Some("header"),
         })
     }
 
@@ -393,7 +395,12 @@ impl Api {
     /// assistant can act on, what the API means when it finds no row.
     fn get(&self, path: &str, query: &[(&str, String)], missing: &str) -> Result<Value, ToolError> {
         let url = format!("{}/api/v1{path}", self.base_url);
-        let mut request = Request::get(&url).bearer_secret(TOKEN_SECRET);
+        // `auth = "header"`: the secret is the whole Authorization value, e.g. `Basic …` for an
+        // instance behind basic auth; otherwise it is TeslaMateApi's bearer API_TOKEN.
+        let mut request = match self.whole_header {
+            true => Request::get(&url).header_secret("authorization", TOKEN_SECRET),
+            false => Request::get(&url).bearer_secret(TOKEN_SECRET),
+        };
         for (name, value) in query {
             request = request.query(name, value);
         }
