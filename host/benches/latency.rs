@@ -97,6 +97,17 @@ async fn main() {
             json!({"command": "lock"}),
             "MCP stdio: tessie_tesla_command lock",
         ),
+        (
+            "tesla_vehicle_state",
+            json!({}),
+            "MCP stdio: tesla_vehicle_state",
+        ),
+        ("tesla_door_lock", json!({}), "MCP stdio: tesla_door_lock"),
+        (
+            "teslamate_get_car_status",
+            json!({"car_id": 1}),
+            "MCP stdio: teslamate_get_car_status",
+        ),
     ] {
         let arguments = arguments.as_object().unwrap().clone();
         let mut samples = Vec::with_capacity(CALLS);

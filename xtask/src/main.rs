@@ -65,6 +65,8 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         ["test", rest @ ..] => {
             build_components(&root)?;
+            // Plugin crates are cdylibs: their unit tests run natively as library tests only.
+            cargo_host(&root, &["test", "--lib", "--package", "tesla"])?;
             let mut command = vec![
                 "test",
                 "--package",

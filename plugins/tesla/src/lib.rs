@@ -200,6 +200,15 @@ impl Api {
         Api { settings, base_url }
     }
 
+    /// The host attaches the credential: an OAuth access token it refreshes itself
+    /// (`auth = "oauth"`), or the `token` secret as a bearer.
+    fn authorised(&self, request: Request) -> Request {
+        match self.settings.get("auth") {
+            Some("oauth") => request.oauth(OAUTH_GRANT),
+            _ => request.bearer_secret(TOKEN_SECRET),
+        }
+    }
+
     fn vehicle_tag(&self, arguments: &Map<String, Value>) -> Result<String, ToolError> {
         match arguments.get("vehicle_tag").and_then(Value::as_str) {
             Some(tag) => Ok(tag.to_string()),
@@ -274,11 +283,7 @@ impl Api {
         arguments: &Map<String, Value>,
     ) -> Result<Request, ToolError> {
         let url = format!("{}{}", self.base_url, self.path_of(endpoint, arguments)?);
-        let mut request = Request::new(endpoint.method(), url);
-        request = match self.settings.get("auth") {
-            Some("oauth") => request.oauth(OAUTH_GRANT),
-            _ => request.bearer_secret(TOKEN_SECRET),
-        };
+        let mut request = self.authorised(Request::new(endpoint.method(), url));
         let mut body = Map::new();
         for param in endpoint.params {
             let Some(value) = arguments.get(param.arg) else {
@@ -440,10 +445,7 @@ impl Api {
             steps,
             &format!("The car is asleep; waking it for {for_what} (10-30 s)"),
         );
-        let auth = |request: Request| match self.settings.get("auth") {
-            Some("oauth") => request.oauth(OAUTH_GRANT),
-            _ => request.bearer_secret(TOKEN_SECRET),
-        };
+        let auth = |request: Request| self.authorised(request);
         auth(Request::post(format!(
             "{}/api/1/vehicles/{tag}/wake_up",
             self.base_url
