@@ -4,12 +4,11 @@ use serde_json::json;
 
 use crate::harness::*;
 
+/// Query parameters a request must carry.
+type Query = Vec<(&'static str, &'static str)>;
+
 /// Every `tesla_command` command: its arguments, then the path and query Tessie must receive.
-fn command_table() -> Vec<(
-    serde_json::Value,
-    &'static str,
-    Vec<(&'static str, &'static str)>,
-)> {
+fn command_table() -> Vec<(serde_json::Value, &'static str, Query)> {
     vec![
         (command("lock"), "lock", vec![]),
         (command("unlock"), "unlock", vec![]),

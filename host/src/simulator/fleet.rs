@@ -322,11 +322,7 @@ fn apply(car: &mut SimVehicle, name: &str, body: &Value) -> Result<(), String> {
             return Err("not_connected".into());
         }
         "charge_start" => car.charging_state = "Charging".into(),
-        "charge_stop" => {
-            if car.charging_state == "Charging" {
-                car.charging_state = "Stopped".into();
-            }
-        }
+        "charge_stop" if car.charging_state == "Charging" => car.charging_state = "Stopped".into(),
         "set_charge_limit" => car.charge_limit_soc = number("percent")?,
         "charge_standard" => car.charge_limit_soc = 80.0,
         "charge_max_range" => car.charge_limit_soc = 100.0,
