@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-const KM_PER_MILE: f64 = 1.609_344;
+pub const KM_PER_MILE: f64 = 1.609_344;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct VehicleState {

@@ -11,7 +11,7 @@
 //! Secret: `token` (the API's `API_TOKEN`), attached by the host as a bearer header.
 
 use carport_guest::http::Request;
-use carport_guest::vehicle::{Charging, Climate, Doors, Location, VehicleState};
+use carport_guest::vehicle::{Charging, Climate, Doors, KM_PER_MILE, Location, VehicleState};
 use carport_guest::{
     Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError,
     UpstreamError, args,
@@ -20,7 +20,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 const TOKEN_SECRET: &str = "token";
-const KM_PER_MILE: f64 = 1.609_344;
 const MAX_PAGE_SIZE: u32 = 100;
 /// RFC 3339, a local date and time (TeslaMate's time zone), or a bare date (the whole day).
 const DATE_PATTERN: &str =
