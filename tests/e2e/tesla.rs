@@ -535,9 +535,8 @@ async fn a_rate_limit_is_not_retried_and_later_calls_fail_fast() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_region_is_switched_to_and_remembered() {
-    let mut harness = start(Auth::Token, true).await;
+/// The next `times` Fleet requests answer 421 with the other region's base URL.
+fn send_to_other_region(harness: &Harness, times: u32) {
     let other = harness.simulator.url(Vendor::FleetOtherRegion);
     harness.simulator.script(Script {
         vendor: Vendor::Fleet,
@@ -546,8 +545,14 @@ async fn a_wrong_region_is_switched_to_and_remembered() {
         status: 421,
         headers: vec![],
         body: json!({"response": null, "error": format!("user out of region, use base URL: {other}"), "error_description": ""}),
-        times: 100,
+        times,
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_region_is_switched_to_and_remembered() {
+    let mut harness = start(Auth::Token, true).await;
+    send_to_other_region(&harness, 100);
     let result = harness.call("tesla_door_lock", json!({})).await;
     assert!(!is_error(&result), "{}", text_of(&result));
     let vendors: Vec<Vendor> = fleet_requests(&harness)
@@ -572,16 +577,7 @@ async fn a_wrong_region_is_switched_to_and_remembered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_region_outside_the_allowlist_is_not_followed() {
     let harness = start(Auth::Token, false).await;
-    let other = harness.simulator.url(Vendor::FleetOtherRegion);
-    harness.simulator.script(Script {
-        vendor: Vendor::Fleet,
-        method: None,
-        path_prefix: "/api/1/".into(),
-        status: 421,
-        headers: vec![],
-        body: json!({"response": null, "error": format!("user out of region, use base URL: {other}"), "error_description": ""}),
-        times: 1,
-    });
+    send_to_other_region(&harness, 1);
     let result = harness.call("tesla_door_lock", json!({})).await;
     assert!(is_error(&result));
     let text = text_of(&result);

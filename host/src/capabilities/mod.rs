@@ -23,9 +23,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use carport::provider::types::{
-    Annotations, CallContext, Output, PluginInfo, Tool, ToolError, UpstreamError,
-};
+pub use carport::provider::types::{CallContext, Output, PluginInfo, Tool, ToolError};
 
 /// What the host grants one plugin, shared by all its calls.
 pub struct Grants {

@@ -355,9 +355,11 @@ impl Registry {
                 }
             }
         }
+        // The digest is what `sha256` in plugins.toml pins.
         tracing::info!(
-            "loaded plugin `{id}` {} ({loaded_tools} tools) in {:?}",
+            "loaded plugin `{id}` {} ({loaded_tools} tools, sha256 {}) in {:?}",
             plugin.version,
+            plugin.digest,
             started.elapsed()
         );
         Ok(plugin)

@@ -347,6 +347,58 @@ fn date_filters(params: &HashMap<String, String>) -> Result<(Option<i64>, Option
     Ok((parse("startDate")?, parse("endDate")?))
 }
 
+/// Charges and drives: sessions of one car, with a start and a length.
+trait Session {
+    fn car(&self) -> usize;
+    fn start(&self) -> &'static str;
+    fn minutes(&self) -> i64;
+}
+
+impl Session for ChargeRecord {
+    fn car(&self) -> usize {
+        self.car
+    }
+    fn start(&self) -> &'static str {
+        self.start
+    }
+    fn minutes(&self) -> i64 {
+        self.minutes
+    }
+}
+
+impl Session for DriveRecord {
+    fn car(&self) -> usize {
+        self.car
+    }
+    fn start(&self) -> &'static str {
+        self.start
+    }
+    fn minutes(&self) -> i64 {
+        self.minutes
+    }
+}
+
+/// The car's sessions inside the request's date filters, newest first; Err for a bad date.
+fn sessions_of<'a, T: Session>(
+    state: &SimState,
+    records: &'a [T],
+    car_id: i64,
+    params: &HashMap<String, String>,
+) -> Result<Vec<&'a T>, ()> {
+    let filters = date_filters(params)?;
+    let index = lookup(state, car_id).map(|(index, _)| index);
+    let mut found: Vec<&T> = records
+        .iter()
+        .filter(|record| Some(record.car()) == index)
+        .filter(|record| {
+            let start = start_of(record.start());
+            within(filters, start, start + record.minutes() * 60)
+        })
+        .collect();
+    found.sort_by_key(|record| std::cmp::Reverse(start_of(record.start())));
+    Ok(found)
+}
+
 fn within(filters: (Option<i64>, Option<i64>), start: i64, end: i64) -> bool {
     filters.0.is_none_or(|from| start >= from) && filters.1.is_none_or(|to| end <= to)
 }
@@ -737,20 +789,10 @@ async fn charges(
     if let Some(refusal) = unauthorized(&headers) {
         return refusal;
     }
-    let Ok(filters) = date_filters(&params) else {
+    let car_id = integer(&car_id);
+    let Ok(found) = sessions_of(&state, CHARGES, car_id, &params) else {
         return fail("Invalid date format.");
     };
-    let car_id = integer(&car_id);
-    let index = lookup(&state, car_id).map(|(index, _)| index);
-    let mut found: Vec<&ChargeRecord> = CHARGES
-        .iter()
-        .filter(|charge| Some(charge.car) == index)
-        .filter(|charge| {
-            let start = start_of(charge.start);
-            within(filters, start, start + charge.minutes * 60)
-        })
-        .collect();
-    found.sort_by_key(|charge| std::cmp::Reverse(start_of(charge.start)));
     let page = paginate(found.into_iter().map(charge_json).collect(), &params);
     respond(json!({
         "car": car_header(&state, car_id),
@@ -790,20 +832,10 @@ async fn drives(
     if let Some(refusal) = unauthorized(&headers) {
         return refusal;
     }
-    let Ok(filters) = date_filters(&params) else {
+    let car_id = integer(&car_id);
+    let Ok(found) = sessions_of(&state, DRIVES, car_id, &params) else {
         return fail("Invalid date format.");
     };
-    let car_id = integer(&car_id);
-    let index = lookup(&state, car_id).map(|(index, _)| index);
-    let mut found: Vec<&DriveRecord> = DRIVES
-        .iter()
-        .filter(|drive| Some(drive.car) == index)
-        .filter(|drive| {
-            let start = start_of(drive.start);
-            within(filters, start, start + drive.minutes * 60)
-        })
-        .collect();
-    found.sort_by_key(|drive| std::cmp::Reverse(start_of(drive.start)));
     let summary = json!({
         "drives": found.len(),
         "distance": round2(found.iter().map(|drive| drive.km).sum()),
