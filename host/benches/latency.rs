@@ -129,7 +129,7 @@ async fn main() {
     for _ in 0..CALLS {
         let started = Instant::now();
         registry
-            .call("tessie_tesla_state", json!({}), None)
+            .call("tessie_tesla_state", json!({}), Default::default())
             .await
             .unwrap();
         samples.push(started.elapsed());
@@ -142,7 +142,7 @@ async fn main() {
             .call(
                 "tessie_tesla_command",
                 json!({"command": "set_temperature", "temperature": 99}),
-                None,
+                Default::default(),
             )
             .await;
         samples.push(started.elapsed());

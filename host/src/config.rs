@@ -13,6 +13,7 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 120;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 95;
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_MEMORY_MIB: u64 = 64;
+pub const DEFAULT_RESOURCE_POLL_SECONDS: u64 = 60;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +62,27 @@ pub struct PluginConfig {
     /// Tools never served, even when `tools` matches them.
     #[serde(default)]
     pub deny_tools: Vec<String>,
+    /// `full` (one tool per operation) or `compact` (a few tools taking the operation as an
+    /// argument, for small context windows).
+    #[serde(default)]
+    pub tool_mode: ToolMode,
+    /// Tool and prompt names carry the plugin id as prefix (`tessie_lock`). `false` serves the
+    /// plugin's own names; a name another plugin already serves is then refused at load.
+    #[serde(default = "yes")]
+    pub prefix_names: bool,
+    /// May ask the user questions through the client during a call (MCP elicitation).
+    #[serde(default)]
+    pub elicitation: bool,
+    /// May ask the client's language model during a call (MCP sampling; spends the user's
+    /// model budget).
+    #[serde(default)]
+    pub sampling: bool,
+    /// May ask the client for its roots (folders the user shared with the client).
+    #[serde(default)]
+    pub roots: bool,
+    /// How often a subscribed resource is read again to notify the client of changes.
+    #[serde(default = "default_resource_poll")]
+    pub resource_poll_seconds: u64,
     /// Plain settings handed to the plugin with every call (base URL, default VIN…).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
@@ -98,6 +120,17 @@ pub struct SecretConfig {
     pub readable: bool,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolMode {
+    #[default]
+    Full,
+    Compact,
+}
+
+fn default_resource_poll() -> u64 {
+    DEFAULT_RESOURCE_POLL_SECONDS
+}
 fn yes() -> bool {
     true
 }
@@ -196,8 +229,14 @@ impl Config {
             {
                 bail!("[plugins.{id}] sha256 must be 64 hexadecimal digits");
             }
-            if plugin.timeout_seconds == 0 || plugin.memory_mib == 0 {
-                bail!("[plugins.{id}] timeout_seconds and memory_mib must be above zero");
+            if plugin.timeout_seconds == 0
+                || plugin.memory_mib == 0
+                || plugin.resource_poll_seconds == 0
+            {
+                bail!(
+                    "[plugins.{id}] timeout_seconds, memory_mib and resource_poll_seconds must be \
+                     above zero"
+                );
             }
         }
         Ok(())

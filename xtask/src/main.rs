@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Guest crates and the component file each one becomes.
-const GUESTS: &[&str] = &["tessie", "tesla", "teslamate", "hostile"];
+const GUESTS: &[&str] = &["tessie", "tesla", "teslamate", "hostile", "conformance"];
 const DEBIAN_PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",

@@ -1,7 +1,9 @@
-//! `log`: a plugin's messages go to carport's log (stderr), tagged with the plugin's id.
+//! `log`: a plugin's messages go to carport's log (stderr), tagged with the plugin's id, and
+//! to the client of the current request when it asked for messages of that level.
 
 use super::CallState;
-use super::carport::provider::log::{Host, Level};
+use super::carport::provider::log::Host;
+pub use super::carport::provider::log::Level;
 
 /// Longer messages are cut: a plugin must not be able to flood the log.
 const MAX_MESSAGE_CHARS: usize = 2000;
@@ -16,11 +18,15 @@ impl Host for CallState {
         }
         let plugin = self.plugin_id();
         match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
             Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
+            Level::Info | Level::Notice => tracing::info!(plugin, "{message}"),
+            Level::Warning => tracing::warn!(plugin, "{message}"),
+            Level::Error | Level::Critical | Level::Alert | Level::Emergency => {
+                tracing::error!(plugin, "{message}")
+            }
+        }
+        if let Some(client) = &self.client {
+            client.log(plugin, level, &message);
         }
         Ok(())
     }

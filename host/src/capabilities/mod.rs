@@ -1,6 +1,7 @@
 //! The host side of the WIT world: one module per imported interface, each checking its
 //! capability at the boundary. A plugin's whole view of the world is [`CallState`].
 
+pub mod client;
 pub mod clock;
 pub mod http;
 pub mod log;
@@ -9,6 +10,8 @@ pub mod progress;
 pub mod secrets;
 pub mod state;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +26,11 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use carport::provider::types::{CallContext, Output, PluginInfo, Tool, ToolError};
+pub use carport::provider::types::{
+    CallContext, Completion, CompletionReference, CompletionRequest, Content, Output, PluginInfo,
+    Prompt, PromptResult, ResourceBody, ResourceContents, ResourceInfo, ResourceTemplate, Role,
+    Tool, ToolError, ToolMode,
+};
 
 /// What the host grants one plugin, shared by all its calls.
 pub struct Grants {
@@ -32,16 +39,38 @@ pub struct Grants {
     pub secrets: secrets::SecretGrants,
     pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
     pub state: state::PluginState,
+    /// plugins.toml `elicitation = true`.
+    pub elicitation: bool,
+    /// plugins.toml `sampling = true`.
+    pub sampling: bool,
+    /// plugins.toml `roots = true`.
+    pub roots: bool,
 }
 
-/// The store data of one call: the plugin's grants plus this call's deadline and progress sink.
+/// The client of the request a plugin is serving, as far as the plugin may reach it. The MCP
+/// layer implements it; the capabilities know nothing of MCP.
+pub trait ClientLink: Send + Sync {
+    /// Forwards a log message if the client wants messages of this level.
+    fn log(&self, plugin_id: &str, level: log::Level, message: &str);
+    /// Asks questions the plugin is allowed to ask.
+    fn ask(
+        &self,
+        questions: Vec<(String, client::Question)>,
+    ) -> Pin<Box<dyn Future<Output = client::Asked> + Send>>;
+}
+
+/// The store data of one call: the plugin's grants plus this call's deadline, progress sink and
+/// link to the client.
 pub struct CallState {
     pub grants: Arc<Grants>,
     pub memory: MemoryCap,
     pub deadline: Instant,
     pub progress: Option<progress::ProgressSink>,
+    pub client: Option<Arc<dyn ClientLink>>,
     /// The plugin's own account of a panic, logged just before it traps.
     pub panic_message: Option<String>,
+    /// The plugin asked the client something that will be answered in a later request.
+    pub input_required: bool,
 }
 
 impl CallState {

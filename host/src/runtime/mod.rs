@@ -1,38 +1,39 @@
-//! Loading components and calling them under limits.
-//!
-//! Every call gets a fresh instance from a pre-linked [`PluginPre`] (~15 µs), its own store
-//! with a memory cap, and a wall-clock deadline enforced by epoch interruption. A trap, a
-//! timeout or an exhausted memory cap ends that call only; the plugin's next call starts clean.
+//! Loading plugins and calling them under limits: the [`Registry`] of everything the loaded
+//! plugins offer, and the one way into a plugin, [`plugin::LoadedPlugin`].
 
 pub mod cache;
+pub mod catalogue;
+pub mod errors;
+pub mod grants;
 pub mod limits;
+pub mod plugin;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use wasmtime::component::Linker;
-use wasmtime::{Config as EngineConfig, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config as EngineConfig, Engine};
 
 use crate::capabilities::{
-    self, CallContext, CallState, Grants, Output, PluginPre, Tool, ToolError,
-    http::Egress,
-    progress::ProgressSink,
-    secrets::{SecretGrant, SecretGrants, SecretSource},
-    state::PluginState,
+    self, CallContext, CallState, Completion, CompletionReference, CompletionRequest, Output,
+    PluginPre, PromptResult, ResourceContents, ResourceInfo, ResourceTemplate, ToolMode,
 };
-use crate::config::{Config, PluginConfig};
+use crate::config::{self, Config, PluginConfig};
 use cache::ComponentCache;
-use limits::MemoryCap;
+pub use catalogue::{PromptEntry, ToolEntry};
+pub use errors::CallError;
+pub use plugin::{CallLink, LoadedPlugin};
 
 /// How often the engine's epoch advances: the granularity of deadlines and of yielding.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// `describe` runs at start-up; a plugin that takes longer is not worth waiting for.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
-const WIT_WORLD: &str = "carport:provider/plugin@0.1.0";
+const WIT_PACKAGE: &str = "carport:provider";
+const WIT_VERSION: &str = "0.2.0";
 
 pub struct Runtime {
     engine: Engine,
@@ -62,115 +63,24 @@ impl Runtime {
     }
 }
 
-/// One plugin, compiled, linked and described.
-pub struct LoadedPlugin {
-    pub id: String,
-    pub version: String,
-    pub summary: String,
-    pub digest: String,
-    pre: PluginPre<CallState>,
-    grants: Arc<Grants>,
-    settings: Vec<(String, String)>,
-    timeout: Duration,
-    memory_bytes: usize,
-}
-
-/// A tool as the MCP layer sees it.
-pub struct ToolEntry {
-    /// `<plugin id>_<tool name>`.
-    pub exposed_name: String,
+/// A resource template with the plugin that serves it.
+pub struct TemplateEntry {
     pub plugin: Arc<LoadedPlugin>,
-    pub tool: Tool,
-    pub input_schema: Value,
-    pub output_schema: Option<Value>,
-    validator: jsonschema::Validator,
+    pub template: ResourceTemplate,
 }
 
-/// Every loaded plugin and its tools, plus what failed to load.
+/// Every loaded plugin and what it offers, plus what failed to load.
 pub struct Registry {
     runtime: Runtime,
     pub plugins: Vec<Arc<LoadedPlugin>>,
     pub tools: Vec<ToolEntry>,
-    index: HashMap<String, usize>,
+    pub prompts: Vec<PromptEntry>,
+    pub templates: Vec<TemplateEntry>,
+    tool_index: HashMap<String, usize>,
     /// Plugins or tools that were not loaded, each with its reason.
     pub problems: Vec<String>,
     /// Tools that plugins.toml does not serve: exposed name, and the plugin's table.
     disabled: HashMap<String, String>,
-}
-
-#[derive(Debug)]
-pub enum CallError {
-    UnknownTool(String),
-    Disabled { tool: String, table: String },
-    InvalidArguments { tool: String, reasons: Vec<String> },
-    Plugin { plugin: String, error: ToolError },
-    Timeout { plugin: String, limit: Duration },
-    OutOfMemory { plugin: String, limit_mib: usize },
-    Crashed { plugin: String, trap: String },
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::UnknownTool(name) => write!(formatter, "there is no tool named {name}"),
-            CallError::Disabled { tool, table } => write!(
-                formatter,
-                "tool {tool} is turned off by `tools` / `deny_tools` under {table} in plugins.toml"
-            ),
-            CallError::InvalidArguments { tool, reasons } => write!(
-                formatter,
-                "invalid arguments for {tool} (nothing was sent): {}",
-                reasons.join("; ")
-            ),
-            CallError::Plugin { plugin, error } => match error {
-                ToolError::InvalidArguments(reason) => {
-                    write!(formatter, "invalid arguments (nothing was sent): {reason}")
-                }
-                ToolError::Upstream(upstream) => {
-                    match upstream.status {
-                        0 => write!(formatter, "{plugin}: {}", upstream.message)?,
-                        status => write!(
-                            formatter,
-                            "{plugin}: the vendor answered HTTP {status}: {}",
-                            upstream.message
-                        )?,
-                    }
-                    if let Some(seconds) = upstream.retry_after_seconds {
-                        write!(
-                            formatter,
-                            " (rate limited: retry in {seconds} s, not before)"
-                        )?;
-                    }
-                    Ok(())
-                }
-                ToolError::Auth(reason) => {
-                    write!(formatter, "{plugin}: authentication failed: {reason}")
-                }
-                ToolError::Denied(reason) => {
-                    write!(formatter, "refused by carport's sandbox: {reason}")
-                }
-                ToolError::Internal(reason) => {
-                    write!(formatter, "{plugin}: internal error: {reason}")
-                }
-            },
-            CallError::Timeout { plugin, limit } => write!(
-                formatter,
-                "plugin `{plugin}` was stopped: it ran past its {} s time limit (timeout_seconds \
-                 under [plugins.{plugin}]); the server and other plugins are unaffected",
-                limit.as_secs_f64()
-            ),
-            CallError::OutOfMemory { plugin, limit_mib } => write!(
-                formatter,
-                "plugin `{plugin}` was stopped: it tried to use more than its {limit_mib} MiB \
-                 memory limit (memory_mib under [plugins.{plugin}])"
-            ),
-            CallError::Crashed { plugin, trap } => write!(
-                formatter,
-                "plugin `{plugin}` crashed ({trap}); this is a bug in the plugin, the server \
-                 keeps running"
-            ),
-        }
-    }
 }
 
 impl Registry {
@@ -183,27 +93,29 @@ impl Registry {
             runtime,
             plugins: Vec::new(),
             tools: Vec::new(),
-            index: HashMap::new(),
+            prompts: Vec::new(),
+            templates: Vec::new(),
+            tool_index: HashMap::new(),
             problems: Vec::new(),
             disabled: HashMap::new(),
         };
         for (id, plugin_config) in config.plugins.iter().filter(|(_, plugin)| plugin.enabled) {
-            match registry
+            if let Err(error) = registry
                 .load_plugin(config, &cache, id, plugin_config)
                 .await
             {
-                Ok(plugin) => registry.plugins.push(plugin),
-                Err(error) => {
-                    let problem = format!("plugin `{id}` was not loaded: {error:#}");
-                    tracing::error!("{problem}");
-                    registry.problems.push(problem);
-                }
+                let problem = format!("plugin `{id}` was not loaded: {error:#}");
+                tracing::error!("{problem}");
+                registry.problems.push(problem);
             }
         }
         registry
             .tools
             .sort_by(|a, b| a.exposed_name.cmp(&b.exposed_name));
-        registry.index = registry
+        registry
+            .prompts
+            .sort_by(|a, b| a.exposed_name.cmp(&b.exposed_name));
+        registry.tool_index = registry
             .tools
             .iter()
             .enumerate()
@@ -218,7 +130,7 @@ impl Registry {
         cache: &ComponentCache,
         id: &str,
         plugin_config: &PluginConfig,
-    ) -> Result<Arc<LoadedPlugin>> {
+    ) -> Result<()> {
         let path = config.resolve(&plugin_config.component);
         let bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read its component {}", path.display()))?;
@@ -236,86 +148,37 @@ impl Registry {
         let component = cache
             .load(&self.runtime.engine, &digest, &bytes)
             .with_context(|| format!("{} is not a usable component", path.display()))?;
-        let instance_pre = self
-            .runtime
-            .linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "{} does not fit carport's world {WIT_WORLD}",
-                    path.display()
-                )
-            })?;
-        let pre = PluginPre::new(instance_pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "{} does not export carport's world {WIT_WORLD}",
-                    path.display()
-                )
-            })?;
-
-        let egress = Egress::new(
-            id,
-            &plugin_config.allow,
-            Duration::from_secs(plugin_config.request_timeout_seconds),
-            plugin_config.max_response_bytes,
-        )
-        .with_context(|| format!("[plugins.{id}] allow"))?;
-        let secret_grants: BTreeMap<String, SecretGrant> = plugin_config
-            .secrets
-            .iter()
-            .map(|(name, secret)| {
-                let source = match (&secret.env, &secret.file) {
-                    (Some(variable), _) => SecretSource::Env(variable.clone()),
-                    (None, Some(file)) => SecretSource::File(config.resolve(file)),
-                    (None, None) => unreachable!("Config::validate requires one source"),
-                };
-                let grant = SecretGrant {
-                    source,
-                    readable: secret.readable,
-                };
-                (name.clone(), grant)
-            })
-            .collect();
-        let oauth = plugin_config
-            .oauth
-            .iter()
-            .map(|(name, grant)| {
-                let loaded = capabilities::oauth::OAuthGrant::new(id, name, grant)
-                    .with_context(|| format!("[plugins.{id}.oauth.{name}]"))?;
-                Ok((name.clone(), loaded))
-            })
-            .collect::<Result<_>>()?;
-        let state_dir = config.data_dir().join("state").join(id);
-        let state = PluginState::open(id, &state_dir)
-            .with_context(|| format!("cannot open its state directory {}", state_dir.display()))?;
+        let pre = self
+            .link(&component)
+            .with_context(|| format!("{} cannot be loaded", path.display()))?;
+        let context = CallContext {
+            settings: plugin_config
+                .settings
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            tool_mode: match plugin_config.tool_mode {
+                config::ToolMode::Full => ToolMode::Full,
+                config::ToolMode::Compact => ToolMode::Compact,
+            },
+        };
         let mut plugin = LoadedPlugin {
             id: id.to_string(),
             version: String::new(),
             summary: String::new(),
             digest,
             pre,
-            grants: Arc::new(Grants {
-                plugin_id: id.to_string(),
-                http: egress,
-                secrets: SecretGrants::new(id, secret_grants),
-                oauth,
-                state,
-            }),
-            settings: plugin_config
-                .settings
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+            grants: Arc::new(grants::grants(config, id, plugin_config)?),
+            context,
             timeout: Duration::from_secs(plugin_config.timeout_seconds),
             memory_bytes: usize::try_from(plugin_config.memory_mib.saturating_mul(1024 * 1024))
                 .unwrap_or(usize::MAX),
+            resource_scheme: String::new(),
+            resource_poll: Duration::from_secs(plugin_config.resource_poll_seconds),
         };
 
         let info = plugin
-            .describe()
+            .describe(DESCRIBE_TIMEOUT)
             .await
             .map_err(|error| anyhow::anyhow!("describe failed: {error}"))?;
         if info.id != id {
@@ -325,44 +188,140 @@ impl Registry {
                 info.id
             );
         }
+        if !info.resource_scheme.is_empty()
+            && let Some(other) = self
+                .plugins
+                .iter()
+                .find(|other| other.resource_scheme == info.resource_scheme)
+        {
+            bail!(
+                "its resources use the URI scheme `{}:`, which plugin `{}` already serves",
+                info.resource_scheme,
+                other.id
+            );
+        }
         plugin.version = info.version;
         plugin.summary = info.summary;
+        plugin.resource_scheme = info.resource_scheme;
         let plugin = Arc::new(plugin);
-        let mut loaded_tools = 0;
+
+        let prefix = plugin_config.prefix_names;
+        let mut tools = Vec::new();
         for tool in info.tools {
+            let exposed = catalogue::exposed_name(id, prefix, &tool.name);
             if !plugin_config.serves(&tool.name) {
-                self.disabled
-                    .insert(format!("{id}_{}", tool.name), format!("[plugins.{id}]"));
+                self.disabled.insert(exposed, format!("[plugins.{id}]"));
                 continue;
             }
-            match ToolEntry::new(plugin.clone(), tool) {
-                Ok(entry)
-                    if self
-                        .tools
-                        .iter()
-                        .any(|t| t.exposed_name == entry.exposed_name) =>
-                {
-                    self.problems
-                        .push(format!("tool {} is declared twice", entry.exposed_name));
-                }
-                Ok(entry) => {
-                    self.tools.push(entry);
-                    loaded_tools += 1;
-                }
+            match ToolEntry::new(plugin.clone(), exposed, tool) {
+                Ok(entry) => tools.push(entry),
                 Err(problem) => {
                     tracing::error!("{problem}");
                     self.problems.push(problem);
                 }
             }
         }
+        let mut prompts = Vec::new();
+        for prompt in info.prompts {
+            let exposed = catalogue::exposed_name(id, prefix, &prompt.name);
+            match PromptEntry::new(plugin.clone(), exposed, prompt) {
+                Ok(entry) => prompts.push(entry),
+                Err(problem) => self.problems.push(problem),
+            }
+        }
+        self.refuse_name_collisions(&tools, &prompts)?;
+        for template in info.resource_templates {
+            if !plugin.owns_uri(&template.uri_template) {
+                self.problems.push(format!(
+                    "resource template {} of plugin `{id}` skipped: it is outside the plugin's \
+                     scheme `{}:`",
+                    template.uri_template, plugin.resource_scheme
+                ));
+                continue;
+            }
+            self.templates.push(TemplateEntry {
+                plugin: plugin.clone(),
+                template,
+            });
+        }
         // The digest is what `sha256` in plugins.toml pins.
         tracing::info!(
-            "loaded plugin `{id}` {} ({loaded_tools} tools, sha256 {}) in {:?}",
+            "loaded plugin `{id}` {} ({} tools, {} prompts, sha256 {}) in {:?}",
             plugin.version,
+            tools.len(),
+            prompts.len(),
             plugin.digest,
             started.elapsed()
         );
-        Ok(plugin)
+        self.tools.extend(tools);
+        self.prompts.extend(prompts);
+        self.plugins.push(plugin);
+        Ok(())
+    }
+
+    /// Links a component against carport's world, explaining a component built for another.
+    fn link(&self, component: &Component) -> Result<PluginPre<CallState>> {
+        let world = format!("{WIT_PACKAGE}/plugin@{WIT_VERSION}");
+        let foreign_version = component
+            .component_type()
+            .imports(&self.runtime.engine)
+            .filter_map(|(name, _)| {
+                let rest = name.strip_prefix(WIT_PACKAGE)?;
+                let version = rest.rsplit_once('@')?.1;
+                (version != WIT_VERSION).then(|| version.to_string())
+            })
+            .next();
+        if let Some(version) = foreign_version {
+            bail!(
+                "it was built for carport's world {WIT_PACKAGE}@{version}, and this carport \
+                 loads only {world}: rebuild it against wit/provider.wit"
+            );
+        }
+        let instance_pre = self
+            .runtime
+            .linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("it does not fit carport's world {world}"))?;
+        PluginPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("it does not export carport's world {world}"))
+    }
+
+    /// A plugin whose tool or prompt names are already served is refused whole: serving half
+    /// of it under surprising names would be worse.
+    fn refuse_name_collisions(&self, tools: &[ToolEntry], prompts: &[PromptEntry]) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for name in tools.iter().map(|entry| &entry.exposed_name) {
+            if !seen.insert(name.as_str()) {
+                bail!("it declares the tool {name} twice");
+            }
+            if let Some(other) = self.tools.iter().find(|entry| entry.exposed_name == *name) {
+                bail!(
+                    "its tool {name} is already served by plugin `{}`; keep `prefix_names` on \
+                     for one of them in plugins.toml",
+                    other.plugin.id
+                );
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in prompts.iter().map(|entry| &entry.exposed_name) {
+            if !seen.insert(name.as_str()) {
+                bail!("it declares the prompt {name} twice");
+            }
+            if let Some(other) = self
+                .prompts
+                .iter()
+                .find(|entry| entry.exposed_name == *name)
+            {
+                bail!(
+                    "its prompt {name} is already served by plugin `{}`; keep `prefix_names` on \
+                     for one of them in plugins.toml",
+                    other.plugin.id
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Why a name that is not served is not: turned off by configuration, or unknown.
@@ -377,9 +336,23 @@ impl Registry {
     }
 
     pub fn tool(&self, exposed_name: &str) -> Option<&ToolEntry> {
-        self.index
+        self.tool_index
             .get(exposed_name)
             .map(|position| &self.tools[*position])
+    }
+
+    pub fn prompt(&self, exposed_name: &str) -> Option<&PromptEntry> {
+        self.prompts
+            .iter()
+            .find(|entry| entry.exposed_name == exposed_name)
+    }
+
+    /// The plugin whose scheme `uri` has.
+    pub fn resource_plugin(&self, uri: &str) -> Result<&Arc<LoadedPlugin>, CallError> {
+        self.plugins
+            .iter()
+            .find(|plugin| plugin.owns_uri(uri))
+            .ok_or_else(|| CallError::UnknownResource(uri.to_string()))
     }
 
     /// Validates `arguments` against the tool's schema, then calls the plugin.
@@ -387,19 +360,12 @@ impl Registry {
         &self,
         exposed_name: &str,
         arguments: Value,
-        progress: Option<ProgressSink>,
+        link: CallLink,
     ) -> Result<Output, CallError> {
         let entry = self
             .tool(exposed_name)
             .ok_or_else(|| self.unavailable(exposed_name))?;
-        let reasons: Vec<String> = entry
-            .validator
-            .iter_errors(&arguments)
-            .map(|error| match error.instance_path().as_str() {
-                "" => error.to_string(),
-                path => format!("{path}: {error}"),
-            })
-            .collect();
+        let reasons = entry.argument_errors(&arguments);
         if !reasons.is_empty() {
             return Err(CallError::InvalidArguments {
                 tool: exposed_name.to_string(),
@@ -408,144 +374,78 @@ impl Registry {
         }
         entry
             .plugin
-            .call_tool(&entry.tool.name, &arguments.to_string(), progress)
+            .call_tool(&entry.tool.name, &arguments.to_string(), link)
             .await
     }
-}
 
-impl ToolEntry {
-    fn new(plugin: Arc<LoadedPlugin>, tool: Tool) -> Result<ToolEntry, String> {
-        let exposed_name = format!("{}_{}", plugin.id, tool.name);
-        let problem = |reason: String| {
-            format!(
-                "tool {exposed_name} of plugin `{}` skipped: {reason}",
-                plugin.id
-            )
-        };
-        let name_ok = exposed_name.len() <= 64
-            && exposed_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !name_ok || tool.name.is_empty() {
-            return Err(problem(
-                "names must match ^[a-zA-Z0-9_-]{1,64}$ once prefixed with the plugin id".into(),
-            ));
-        }
-        let input_schema: Value = serde_json::from_str(&tool.input_schema)
-            .map_err(|error| problem(format!("its input schema is not JSON: {error}")))?;
-        if input_schema.get("type").and_then(Value::as_str) != Some("object") {
-            return Err(problem("its input schema must be of type object".into()));
-        }
-        let validator = jsonschema::validator_for(&input_schema)
-            .map_err(|error| problem(format!("its input schema is invalid: {error}")))?;
-        let output_schema = match &tool.output_schema {
-            Some(text) => Some(
-                serde_json::from_str(text)
-                    .map_err(|error| problem(format!("its output schema is not JSON: {error}")))?,
-            ),
-            None => None,
-        };
-        Ok(ToolEntry {
-            exposed_name,
-            plugin,
-            tool,
-            input_schema,
-            output_schema,
-            validator,
-        })
-    }
-}
-
-impl LoadedPlugin {
-    async fn describe(&self) -> Result<capabilities::PluginInfo, CallError> {
-        let timeout = self.timeout.min(DESCRIBE_TIMEOUT);
-        let (mut store, instance) = self.instantiate(timeout, None).await?;
-        let described = instance
-            .carport_provider_provider()
-            .call_describe(&mut store)
-            .await;
-        described.map_err(|error| self.classify(&store, timeout, error))
-    }
-
-    async fn call_tool(
-        &self,
-        name: &str,
-        arguments: &str,
-        progress: Option<ProgressSink>,
-    ) -> Result<Output, CallError> {
-        let (mut store, instance) = self.instantiate(self.timeout, progress).await?;
-        let context = CallContext {
-            settings: self.settings.clone(),
-        };
-        let called = instance
-            .carport_provider_provider()
-            .call_call_tool(&mut store, name, arguments, &context)
-            .await;
-        match called {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(CallError::Plugin {
-                plugin: self.id.clone(),
-                error,
-            }),
-            Err(error) => Err(self.classify(&store, self.timeout, error)),
-        }
-    }
-
-    async fn instantiate(
-        &self,
-        timeout: Duration,
-        progress: Option<ProgressSink>,
-    ) -> Result<(Store<CallState>, capabilities::Plugin), CallError> {
-        let state = CallState {
-            grants: self.grants.clone(),
-            memory: MemoryCap::new(self.memory_bytes),
-            deadline: Instant::now() + timeout,
-            progress,
-            panic_message: None,
-        };
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|state| &mut state.memory);
-        // Checked every epoch tick: past the deadline the guest is interrupted; before it, the
-        // guest yields so that a busy plugin never monopolises a runtime thread.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|context| {
-            if Instant::now() >= context.data().deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+    /// The resources of every plugin that has any; a plugin that fails is skipped and logged,
+    /// so one broken vendor does not hide the others' cars.
+    pub async fn list_resources(&self) -> Vec<ResourceInfo> {
+        let mut resources = Vec::new();
+        for plugin in self
+            .plugins
+            .iter()
+            .filter(|plugin| !plugin.resource_scheme.is_empty())
+        {
+            match plugin.list_resources().await {
+                Ok(listed) => resources.extend(
+                    listed
+                        .into_iter()
+                        .filter(|resource| plugin.owns_uri(&resource.uri)),
+                ),
+                Err(error) => tracing::warn!("resources of `{}` not listed: {error}", plugin.id),
             }
-        });
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => Ok((store, instance)),
-            Err(error) => Err(self.classify(&store, timeout, error)),
         }
+        resources
     }
 
-    fn classify(
+    pub async fn read_resource(
         &self,
-        store: &Store<CallState>,
-        timeout: Duration,
-        error: wasmtime::Error,
-    ) -> CallError {
-        let plugin = self.id.clone();
-        if store.data().memory.exceeded {
-            return CallError::OutOfMemory {
-                plugin,
-                limit_mib: self.memory_bytes / (1024 * 1024),
-            };
+        uri: &str,
+        link: CallLink,
+    ) -> Result<Vec<ResourceContents>, CallError> {
+        self.resource_plugin(uri)?.read_resource(uri, link).await
+    }
+
+    pub async fn get_prompt(
+        &self,
+        exposed_name: &str,
+        arguments: Vec<(String, String)>,
+        link: CallLink,
+    ) -> Result<PromptResult, CallError> {
+        let entry = self
+            .prompt(exposed_name)
+            .ok_or_else(|| CallError::UnknownPrompt(exposed_name.to_string()))?;
+        let missing = entry.missing_arguments(&arguments);
+        if !missing.is_empty() {
+            return Err(CallError::InvalidArguments {
+                tool: exposed_name.to_string(),
+                reasons: vec![format!(
+                    "missing required arguments: {}",
+                    missing.join(", ")
+                )],
+            });
         }
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return CallError::Timeout {
-                plugin,
-                limit: timeout,
-            };
-        }
-        let trap = match (error.downcast_ref::<Trap>(), &store.data().panic_message) {
-            (Some(trap), Some(panic)) => format!("wasm trap: {trap}, after it panicked at {panic}"),
-            (Some(trap), None) => format!("wasm trap: {trap}"),
-            (None, _) => format!("{error:#}"),
+        entry
+            .plugin
+            .get_prompt(&entry.prompt.name, &arguments, link)
+            .await
+    }
+
+    /// Completes an argument of a prompt (by its served name) or of a resource template.
+    pub async fn complete(&self, mut request: CompletionRequest) -> Result<Completion, CallError> {
+        let plugin = match &mut request.reference {
+            CompletionReference::Prompt(name) => {
+                let entry = self
+                    .prompt(name)
+                    .ok_or_else(|| CallError::UnknownPrompt(name.clone()))?;
+                *name = entry.prompt.name.clone();
+                &entry.plugin
+            }
+            CompletionReference::ResourceTemplate(uri) => self.resource_plugin(uri)?,
         };
-        tracing::warn!(plugin = %self.id, "call failed: {error:?}");
-        CallError::Crashed { plugin, trap }
+        let mut completion = plugin.complete(&request).await?;
+        completion.values.truncate(100);
+        Ok(completion)
     }
 }

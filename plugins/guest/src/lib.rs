@@ -16,23 +16,55 @@ pub mod bindings {
 
 pub mod args;
 pub mod http;
+pub mod resources;
 pub mod tool;
 pub mod vehicle;
 
 pub use bindings::carport::provider::types::{
-    Annotations, CallContext, Output, PluginInfo, Tool, ToolError, UpstreamError,
+    Annotations, CallContext, Completion, CompletionReference, CompletionRequest, Content, Media,
+    Output, PluginInfo, Prompt, PromptArgument, PromptMessage, PromptResult, ResourceBody,
+    ResourceContents, ResourceInfo, ResourceLink, ResourceTemplate, Role, Tool, ToolError,
+    ToolMode, UpstreamError,
 };
 pub use bindings::export_plugin;
 pub use bindings::exports::carport::provider::provider::Guest;
 
-/// What a provider implements; [`plugin!`] exports it.
+/// What a provider implements; [`plugin!`] exports it. Only `describe` and `call_tool` are
+/// required: a provider without resources, prompts or completions keeps the defaults.
 pub trait Provider {
-    fn describe() -> PluginInfo;
+    fn describe(context: &CallContext) -> PluginInfo;
+
     fn call_tool(
         name: String,
         arguments: String,
         context: CallContext,
     ) -> Result<Output, ToolError>;
+
+    fn list_resources(_context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
+        Ok(Vec::new())
+    }
+
+    fn read_resource(
+        uri: String,
+        _context: CallContext,
+    ) -> Result<Vec<ResourceContents>, ToolError> {
+        Err(ToolError::NotFound(format!("no resource {uri}")))
+    }
+
+    fn get_prompt(
+        name: String,
+        _arguments: Vec<(String, String)>,
+        _context: CallContext,
+    ) -> Result<PromptResult, ToolError> {
+        Err(ToolError::NotFound(format!("no prompt named {name}")))
+    }
+
+    fn complete(
+        _request: CompletionRequest,
+        _context: CallContext,
+    ) -> Result<Completion, ToolError> {
+        Ok(Completion::default())
+    }
 }
 
 /// Exports a [`Provider`] as the component's `provider` interface, with a panic hook that
@@ -44,9 +76,9 @@ macro_rules! plugin {
         struct CarportPluginExport;
 
         impl $crate::Guest for CarportPluginExport {
-            fn describe() -> $crate::PluginInfo {
+            fn describe(context: $crate::CallContext) -> $crate::PluginInfo {
                 $crate::install_panic_hook();
-                <$provider as $crate::Provider>::describe()
+                <$provider as $crate::Provider>::describe(&context)
             }
 
             fn call_tool(
@@ -56,6 +88,38 @@ macro_rules! plugin {
             ) -> Result<$crate::Output, $crate::ToolError> {
                 $crate::install_panic_hook();
                 <$provider as $crate::Provider>::call_tool(name, arguments, context)
+            }
+
+            fn list_resources(
+                context: $crate::CallContext,
+            ) -> Result<Vec<$crate::ResourceInfo>, $crate::ToolError> {
+                $crate::install_panic_hook();
+                <$provider as $crate::Provider>::list_resources(context)
+            }
+
+            fn read_resource(
+                uri: String,
+                context: $crate::CallContext,
+            ) -> Result<Vec<$crate::ResourceContents>, $crate::ToolError> {
+                $crate::install_panic_hook();
+                <$provider as $crate::Provider>::read_resource(uri, context)
+            }
+
+            fn get_prompt(
+                name: String,
+                arguments: Vec<(String, String)>,
+                context: $crate::CallContext,
+            ) -> Result<$crate::PromptResult, $crate::ToolError> {
+                $crate::install_panic_hook();
+                <$provider as $crate::Provider>::get_prompt(name, arguments, context)
+            }
+
+            fn complete(
+                request: $crate::CompletionRequest,
+                context: $crate::CallContext,
+            ) -> Result<$crate::Completion, $crate::ToolError> {
+                $crate::install_panic_hook();
+                <$provider as $crate::Provider>::complete(request, context)
             }
         }
 
@@ -83,11 +147,40 @@ pub mod log {
     pub fn info(message: &str) {
         log(Level::Info, message);
     }
-    pub fn warn(message: &str) {
-        log(Level::Warn, message);
+    pub fn warning(message: &str) {
+        log(Level::Warning, message);
     }
     pub fn debug(message: &str) {
         log(Level::Debug, message);
+    }
+}
+
+/// Questions to the client of the request: the user (needs `elicitation = true` in
+/// plugins.toml), the client's model (`sampling = true`) and its roots (`roots = true`).
+/// Clients of MCP 2026-07-28 answer by sending the request again: the plugin then runs again
+/// from the start, so ask before acting and keep each question's id stable.
+pub mod client {
+    pub use crate::bindings::carport::provider::client::{
+        Action, Answer, Elicitation, ElicitationAnswer, Question, Root, SamplingMessage,
+        SamplingReply, SamplingRequest, ask,
+    };
+
+    /// Asks the user one question; `schema` is a JSON Schema object of flat fields.
+    pub fn elicit(
+        id: &str,
+        message: &str,
+        schema: &serde_json::Value,
+    ) -> Result<ElicitationAnswer, String> {
+        let question = Question::Elicit(Elicitation {
+            message: message.to_string(),
+            requested_schema: schema.to_string(),
+        });
+        match ask(&[(id.to_string(), question)]).pop() {
+            Some(Ok(Answer::Elicited(answer))) => Ok(answer),
+            Some(Ok(_)) => Err("the client answered another question".into()),
+            Some(Err(reason)) => Err(reason),
+            None => Err("the client gave no answer".into()),
+        }
     }
 }
 
@@ -131,21 +224,98 @@ impl Settings {
     }
 }
 
+impl PluginInfo {
+    /// A provider with tools only; add prompts and resources with the builders below.
+    pub fn new(id: &str, summary: &str, tools: Vec<Tool>) -> PluginInfo {
+        PluginInfo {
+            id: id.to_string(),
+            version: String::new(),
+            summary: summary.to_string(),
+            tools,
+            prompts: Vec::new(),
+            resource_templates: Vec::new(),
+            resource_scheme: String::new(),
+        }
+    }
+
+    pub fn with_version(mut self, version: &str) -> PluginInfo {
+        self.version = version.to_string();
+        self
+    }
+
+    pub fn with_prompts(mut self, prompts: Vec<Prompt>) -> PluginInfo {
+        self.prompts = prompts;
+        self
+    }
+
+    /// Declares the URI scheme of the plugin's resources and their templates.
+    pub fn with_resources(mut self, scheme: &str, templates: Vec<ResourceTemplate>) -> PluginInfo {
+        self.resource_scheme = scheme.to_string();
+        self.resource_templates = templates;
+        self
+    }
+}
+
 impl Output {
+    /// Plain text for the assistant, nothing structured.
+    pub fn text(text: impl Into<String>) -> Output {
+        Output {
+            content: vec![Content::Text(text.into())],
+            structured: None,
+        }
+    }
+
     /// A structured result whose text is the same JSON, for clients that ignore structuredContent.
     pub fn json(value: &serde_json::Value) -> Output {
         let text = serde_json::to_string_pretty(value).unwrap_or_default();
-        Output {
-            structured: Some(value.to_string()),
-            text,
-        }
+        Output::json_with_text(value, text)
     }
 
     /// A structured result with a short human summary as its text.
     pub fn json_with_text(value: &serde_json::Value, text: impl Into<String>) -> Output {
         Output {
+            content: vec![Content::Text(text.into())],
             structured: Some(value.to_string()),
-            text: text.into(),
+        }
+    }
+}
+
+impl ResourceContents {
+    /// A JSON document as a resource's contents.
+    pub fn json(uri: &str, value: &serde_json::Value) -> ResourceContents {
+        ResourceContents {
+            uri: uri.to_string(),
+            mime_type: Some("application/json".into()),
+            body: ResourceBody::Text(serde_json::to_string_pretty(value).unwrap_or_default()),
+        }
+    }
+}
+
+impl Completion {
+    /// The candidates that start with what the user typed (case-insensitive), at most 100.
+    pub fn matching<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Completion {
+        let typed = typed.to_lowercase();
+        let matches: Vec<String> = candidates
+            .into_iter()
+            .filter(|candidate| candidate.to_lowercase().starts_with(&typed))
+            .map(str::to_string)
+            .collect();
+        let total = u32::try_from(matches.len()).ok();
+        let has_more = matches.len() > 100;
+        Completion {
+            values: matches.into_iter().take(100).collect(),
+            total,
+            has_more,
+        }
+    }
+}
+
+impl Default for Completion {
+    fn default() -> Completion {
+        Completion {
+            values: Vec::new(),
+            total: None,
+            has_more: false,
         }
     }
 }

@@ -16,10 +16,12 @@
 pub mod catalogue;
 
 use carport_guest::http::{Request, Response};
+use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::VehicleState;
 use carport_guest::{
-    Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError,
-    UpstreamError, clock, progress, state,
+    Annotations, CallContext, Completion, CompletionRequest, Output, PluginInfo, Provider,
+    ResourceContents, ResourceInfo, Settings, Tool, ToolError, UpstreamError, clock, progress,
+    state,
 };
 use catalogue::{ENDPOINTS, Effect, Endpoint, Fixed, Param, Route, To, Ty};
 use serde_json::{Map, Value, json};
@@ -33,21 +35,55 @@ const DEFAULT_WAKE_POLL_MS: u32 = 2000;
 /// What `vehicle_state` reads: everything its shape needs, location included.
 const STATE_SECTIONS: &str = "charge_state;climate_state;closures_state;drive_state;gui_settings;location_data;vehicle_config;vehicle_state";
 
+const STATES: VehicleStates = VehicleStates {
+    scheme: "tesla",
+    id_name: "vin",
+    provider: "Tesla Fleet API",
+};
+
 struct Tesla;
 
 impl Provider for Tesla {
-    fn describe() -> PluginInfo {
+    fn describe(_context: &CallContext) -> PluginInfo {
         let mut tools: Vec<Tool> = ENDPOINTS.iter().map(tool_of).collect();
         tools.push(vehicle_state_tool());
-        PluginInfo {
-            id: "tesla".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            summary: "Tesla vehicles and energy sites through the Fleet API: start with \
-                      list_vehicles_and_energy_sites, read a car with vehicle_state (km, °C), \
-                      command it with the command tools (the car is woken when needed)."
-                .into(),
+        PluginInfo::new(
+            "tesla",
+            "Tesla vehicles and energy sites through the Fleet API: start with \
+             list_vehicles_and_energy_sites, read a car with vehicle_state (km, °C), \
+             command it with the command tools (the car is woken when needed).",
             tools,
-        }
+        )
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_resources(STATES.scheme, vec![STATES.template()])
+    }
+
+    fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
+        let api = Api::new(Settings::from_context(&context));
+        Ok(api
+            .vehicles()?
+            .iter()
+            .map(|(vin, name)| STATES.resource(vin, name))
+            .collect())
+    }
+
+    fn read_resource(
+        uri: String,
+        context: CallContext,
+    ) -> Result<Vec<ResourceContents>, ToolError> {
+        let api = Api::new(Settings::from_context(&context));
+        STATES.read(&uri, |vin| {
+            let mut arguments = Map::new();
+            arguments.insert("vin".into(), Value::from(vin));
+            api.vehicle_state(&arguments)
+        })
+    }
+
+    fn complete(request: CompletionRequest, context: CallContext) -> Result<Completion, ToolError> {
+        let api = Api::new(Settings::from_context(&context));
+        STATES.complete(&request, || {
+            Ok(api.vehicles()?.into_iter().map(|(vin, _)| vin).collect())
+        })
     }
 
     fn call_tool(
@@ -487,6 +523,29 @@ impl Api {
         }
     }
 
+    /// The account's cars (not its energy sites): VIN and display name.
+    fn vehicles(&self) -> Result<Vec<(String, String)>, ToolError> {
+        let products = ENDPOINTS
+            .iter()
+            .find(|endpoint| endpoint.name == "list_vehicles_and_energy_sites")
+            .expect("the catalogue has list_vehicles_and_energy_sites");
+        let listed = self.call(products, &Map::new())?;
+        let products: Value = listed
+            .structured
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null);
+        Ok(products
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|product| {
+                let vin = product["vin"].as_str()?.to_string();
+                let name = product["display_name"].as_str().unwrap_or(&vin).to_string();
+                Some((vin, name))
+            })
+            .collect())
+    }
+
     fn vehicle_state(&self, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
         let data_endpoint = ENDPOINTS
             .iter()
@@ -597,10 +656,7 @@ fn finish(response: Response) -> Result<Output, ToolError> {
             response.body.len(),
             response.header("content-type").unwrap_or("unknown type")
         );
-        return Ok(Output {
-            structured: None,
-            text,
-        });
+        return Ok(Output::text(text));
     }
     let answer: Value = response.json()?;
     let data = match answer {

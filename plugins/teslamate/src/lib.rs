@@ -11,10 +11,11 @@
 //! Secret: `token` (the API's `API_TOKEN`), attached by the host as a bearer header.
 
 use carport_guest::http::Request;
+use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::{Charging, Climate, Doors, KM_PER_MILE, Location, VehicleState};
 use carport_guest::{
-    Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError,
-    UpstreamError, args,
+    Annotations, CallContext, Completion, CompletionRequest, Output, PluginInfo, Provider,
+    ResourceContents, ResourceInfo, Settings, Tool, ToolError, UpstreamError, args,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -290,17 +291,52 @@ fn tools() -> Vec<Tool> {
     ]
 }
 
+const STATES: VehicleStates = VehicleStates {
+    scheme: "teslamate",
+    id_name: "car_id",
+    provider: "TeslaMate",
+};
+
 impl Provider for TeslaMate {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            id: "teslamate".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            summary: "Tesla history and status from a self-hosted TeslaMate (read-only): \
-                      get_cars for car ids, vehicle_state for the current state, \
-                      get_car_charges / get_car_drives for history."
-                .into(),
-            tools: tools(),
-        }
+    fn describe(_context: &CallContext) -> PluginInfo {
+        PluginInfo::new(
+            "teslamate",
+            "Tesla history and status from a self-hosted TeslaMate (read-only): \
+             get_cars for car ids, vehicle_state for the current state, \
+             get_car_charges / get_car_drives for history.",
+            tools(),
+        )
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_resources(STATES.scheme, vec![STATES.template()])
+    }
+
+    fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
+        let api = Api::new(&Settings::from_context(&context))?;
+        Ok(api
+            .car_ids()?
+            .iter()
+            .map(|(id, name)| STATES.resource(id, name))
+            .collect())
+    }
+
+    fn read_resource(
+        uri: String,
+        context: CallContext,
+    ) -> Result<Vec<ResourceContents>, ToolError> {
+        let api = Api::new(&Settings::from_context(&context))?;
+        STATES.read(&uri, |id| {
+            let car_id = id
+                .parse()
+                .map_err(|_| ToolError::NotFound(format!("no resource {uri}")))?;
+            api.vehicle_state(car_id)
+        })
+    }
+
+    fn complete(request: CompletionRequest, context: CallContext) -> Result<Completion, ToolError> {
+        let api = Api::new(&Settings::from_context(&context))?;
+        STATES.complete(&request, || {
+            Ok(api.car_ids()?.into_iter().map(|(id, _)| id).collect())
+        })
     }
 
     fn call_tool(
@@ -588,6 +624,19 @@ impl Api {
             None => format!("no software updates recorded for car_id {car_id}"),
         };
         Ok(answer(data, headline))
+    }
+
+    /// The logged cars: car id and name.
+    fn car_ids(&self) -> Result<Vec<(String, String)>, ToolError> {
+        let mut data = self.get("/cars", &[], "no cars")?;
+        Ok(list(&mut data, "cars")
+            .iter()
+            .filter_map(|car| {
+                let id = car["car_id"].as_u64()?.to_string();
+                let name = car["name"].as_str().unwrap_or("unnamed").to_string();
+                Some((id, name))
+            })
+            .collect())
     }
 
     fn vehicle_state(&self, car_id: u64) -> Result<Output, ToolError> {

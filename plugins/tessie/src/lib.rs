@@ -6,10 +6,11 @@
 //! Secret: `token`, attached by the host as a bearer header; the plugin never sees it.
 
 use carport_guest::http::Request;
+use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::VehicleState;
 use carport_guest::{
-    Annotations, CallContext, Output, PluginInfo, Provider, Settings, Tool, ToolError, args,
-    progress,
+    Annotations, CallContext, Completion, CompletionRequest, Output, PluginInfo, Provider,
+    ResourceContents, ResourceInfo, Settings, Tool, ToolError, args, progress,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,6 +19,11 @@ const DEFAULT_BASE_URL: &str = "https://api.tessie.com";
 const TOKEN_SECRET: &str = "token";
 const MIN_TEMPERATURE_C: f64 = 15.0;
 const MAX_TEMPERATURE_C: f64 = 28.0;
+const STATES: VehicleStates = VehicleStates {
+    scheme: "tessie",
+    id_name: "vin",
+    provider: "Tessie",
+};
 
 struct Tessie;
 
@@ -181,15 +187,39 @@ fn tools() -> Vec<Tool> {
 }
 
 impl Provider for Tessie {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            id: "tessie".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            summary: "Tesla vehicles through Tessie: call tesla_state first, then tesla_command \
-                      (lock, climate, trunks, charge port, sentry, navigation)."
-                .into(),
-            tools: tools(),
-        }
+    fn describe(_context: &CallContext) -> PluginInfo {
+        PluginInfo::new(
+            "tessie",
+            "Tesla vehicles through Tessie: call tesla_state first, then tesla_command \
+             (lock, climate, trunks, charge port, sentry, navigation).",
+            tools(),
+        )
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_resources(STATES.scheme, vec![STATES.template()])
+    }
+
+    fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
+        let api = Api::new(&Settings::from_context(&context));
+        Ok(api
+            .vehicles()?
+            .iter()
+            .map(|(vin, name)| STATES.resource(vin, name))
+            .collect())
+    }
+
+    fn read_resource(
+        uri: String,
+        context: CallContext,
+    ) -> Result<Vec<ResourceContents>, ToolError> {
+        let api = Api::new(&Settings::from_context(&context));
+        STATES.read(&uri, |vin| api.state(vin))
+    }
+
+    fn complete(request: CompletionRequest, context: CallContext) -> Result<Completion, ToolError> {
+        let api = Api::new(&Settings::from_context(&context));
+        STATES.complete(&request, || {
+            Ok(api.vehicles()?.into_iter().map(|(vin, _)| vin).collect())
+        })
     }
 
     fn call_tool(
@@ -257,6 +287,24 @@ impl Api {
 
     fn post(&self, path: &str) -> Request {
         Request::post(format!("{}{path}", self.base_url)).bearer_secret(TOKEN_SECRET)
+    }
+
+    /// The account's cars: VIN and display name.
+    fn vehicles(&self) -> Result<Vec<(String, String)>, ToolError> {
+        let answer: Value = self.get("/vehicles").send()?.success()?.json()?;
+        Ok(answer["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|vehicle| {
+                let vin = vehicle["vin"].as_str()?.to_string();
+                let name = vehicle["last_state"]["display_name"]
+                    .as_str()
+                    .unwrap_or(&vin)
+                    .to_string();
+                Some((vin, name))
+            })
+            .collect())
     }
 
     fn list_vehicles(&self) -> Result<Output, ToolError> {

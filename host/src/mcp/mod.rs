@@ -1,0 +1,649 @@
+//! The MCP face of carport: a thin translation between MCP and the [`Registry`]. It knows
+//! tools, prompts, resources and the client, nothing of vehicles.
+//!
+//! rmcp marks logging, sampling and roots deprecated because MCP 2026-07-28 drops them; carport
+//! still serves them to clients of earlier revisions.
+#![allow(deprecated)]
+
+mod client_link;
+mod convert;
+mod subscriptions;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+    CompleteResult, CompletionInfo, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Reference, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, Tool, ToolAnnotations, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::capabilities::{CompletionReference, CompletionRequest, Output};
+use crate::runtime::{CallError, CallLink, Registry, ToolEntry};
+use client_link::{LogSink, McpClientLink, StateSeal};
+use subscriptions::{Notify, Subscriptions};
+
+/// How long clients may cache what does not change while carport runs.
+const CATALOGUE_TTL_MS: u64 = 300_000;
+/// Vehicle data is live: clients should ask again.
+const LIVE_TTL_MS: u64 = 0;
+
+/// What one MCP session chose: its log level and its subscriptions.
+#[derive(Default)]
+struct Session {
+    log_level: Mutex<Option<LoggingLevel>>,
+    subscriptions: Subscriptions,
+}
+
+#[derive(Clone)]
+pub struct CarportServer {
+    registry: Arc<Registry>,
+    tools: Arc<Vec<Tool>>,
+    instructions: Arc<String>,
+    seal: Arc<StateSeal>,
+    session: Arc<Session>,
+}
+
+impl CarportServer {
+    pub fn new(registry: Arc<Registry>) -> CarportServer {
+        let tools = registry.tools.iter().map(mcp_tool).collect();
+        let instructions = instructions(&registry);
+        CarportServer {
+            registry,
+            tools: Arc::new(tools),
+            instructions: Arc::new(instructions),
+            seal: Arc::new(StateSeal::new()),
+            session: Arc::new(Session::default()),
+        }
+    }
+
+    /// The same server for another MCP session (streamable HTTP has one per client).
+    fn for_new_session(&self) -> CarportServer {
+        CarportServer {
+            session: Arc::new(Session::default()),
+            ..self.clone()
+        }
+    }
+
+    /// Serves MCP on stdin/stdout until the client disconnects.
+    pub async fn serve_stdio(self) -> Result<()> {
+        let running = self.serve(rmcp::transport::stdio()).await?;
+        running.waiting().await?;
+        Ok(())
+    }
+
+    /// Serves MCP's streamable HTTP transport at `http://<address>/mcp` until Ctrl-C.
+    pub async fn serve_http(self, address: SocketAddr) -> Result<()> {
+        use rmcp::transport::streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        };
+        let service = StreamableHttpService::new(
+            move || Ok(self.for_new_session()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let router = axum::Router::new().nest_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        tracing::info!(
+            "MCP over streamable HTTP at http://{}/mcp",
+            listener.local_addr()?
+        );
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The client link of one request, and the forwarder that delivers its log messages
+    /// before the answer.
+    fn client_link(
+        &self,
+        context: &RequestContext<RoleServer>,
+        subject: &str,
+        input_responses: Option<&std::collections::BTreeMap<String, Value>>,
+        request_state: Option<&str>,
+    ) -> Result<(Arc<McpClientLink>, Forwarder), McpError> {
+        let (logs, forwarder) = Forwarder::logs(context);
+        // A client receives log messages only once it has asked for them: by logging/setLevel
+        // for its session, or (MCP 2026-07-28) by a level in the request's metadata.
+        let level = context.meta.log_level().or(*self
+            .session
+            .log_level
+            .lock()
+            .expect("not poisoned"));
+        let link = McpClientLink::new(
+            context,
+            &self.seal,
+            subject,
+            input_responses,
+            request_state,
+            level,
+            Some(logs),
+        )?;
+        Ok((Arc::new(link), forwarder))
+    }
+}
+
+/// Delivers a call's notifications in order, and is awaited before the call's answer so they
+/// arrive first.
+struct Forwarder(Vec<tokio::task::JoinHandle<()>>);
+
+impl Forwarder {
+    fn logs(context: &RequestContext<RoleServer>) -> (LogSink, Forwarder) {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let peer = context.peer.clone();
+        let task = tokio::spawn(async move {
+            while let Some(notice) = receiver.recv().await {
+                #[allow(
+                    deprecated,
+                    reason = "logging is deprecated only from MCP 2026-07-28 on"
+                )]
+                if let Err(error) = peer.notify_logging_message(notice).await {
+                    tracing::debug!("log notification not delivered: {error}");
+                }
+            }
+        });
+        (sender, Forwarder(vec![task]))
+    }
+
+    fn progress(
+        &mut self,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<crate::capabilities::progress::ProgressSink> {
+        let token = context.meta.get_progress_token()?;
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let peer = context.peer.clone();
+        self.0.push(tokio::spawn(async move {
+            while let Some(report) = receiver.recv().await {
+                let crate::capabilities::progress::ProgressReport {
+                    progress,
+                    total,
+                    message,
+                } = report;
+                let mut notification =
+                    ProgressNotificationParam::new(token.clone(), progress).with_message(message);
+                if let Some(total) = total {
+                    notification = notification.with_total(total);
+                }
+                if let Err(error) = peer.notify_progress(notification).await {
+                    tracing::debug!("progress notification not delivered: {error}");
+                }
+            }
+        }));
+        Some(sender)
+    }
+
+    /// Waits until every notification the call produced has been sent. The senders are gone
+    /// once the call's store is dropped, which ends each task.
+    async fn flush(self) {
+        for task in self.0 {
+            let _ = task.await;
+        }
+    }
+}
+
+fn mcp_tool(entry: &ToolEntry) -> Tool {
+    let schema = |value: &Value| Arc::new(value.as_object().cloned().unwrap_or_default());
+    let hints = &entry.tool.annotations;
+    let annotations = ToolAnnotations::with_title(entry.tool.title.clone())
+        .read_only(hints.read_only)
+        .destructive(hints.destructive)
+        .idempotent(hints.idempotent)
+        .open_world(hints.open_world);
+    let mut tool = Tool::new_with_raw(
+        entry.exposed_name.clone(),
+        Some(entry.tool.description.clone().into()),
+        schema(&entry.input_schema),
+    )
+    .with_title(entry.tool.title.clone())
+    .with_annotations(annotations);
+    if let Some(output_schema) = &entry.output_schema {
+        tool = tool.with_raw_output_schema(schema(output_schema));
+    }
+    tool
+}
+
+fn instructions(registry: &Registry) -> String {
+    let mut text = String::from(
+        "carport connects you to vehicles through sandboxed provider plugins. Tool names start \
+         with the provider's id. Read tools never change the vehicle; call a provider's state \
+         tool before and after commands to confirm their effect.\n\nProviders:",
+    );
+    for plugin in &registry.plugins {
+        let tools: Vec<&str> = registry
+            .tools
+            .iter()
+            .filter(|entry| Arc::ptr_eq(&entry.plugin, plugin))
+            .map(|entry| entry.exposed_name.as_str())
+            .collect();
+        text.push_str(&format!(
+            "\n- {} ({}): {} Tools: {}.",
+            plugin.id,
+            plugin.version,
+            plugin.summary,
+            tools.join(", ")
+        ));
+    }
+    if registry.plugins.is_empty() {
+        text.push_str("\n- none loaded: check carport's log and plugins.toml.");
+    }
+    if !registry.problems.is_empty() {
+        text.push_str("\n\nNot available (tell the user if they ask for these):");
+        for problem in &registry.problems {
+            text.push_str(&format!("\n- {problem}"));
+        }
+    }
+    text
+}
+
+impl ServerHandler for CarportServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_completions()
+            .enable_logging()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("carport", env!("CARGO_PKG_VERSION")).with_title("carport"),
+            )
+            .with_instructions(self.instructions.as_str())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone())
+            .with_ttl_ms(CATALOGUE_TTL_MS)
+            .with_cache_scope(CacheScope::Public))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|tool| tool.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(entry) = self.registry.tool(&request.name) else {
+            return Err(McpError::invalid_params(
+                self.registry.unavailable(&request.name).to_string(),
+                None,
+            ));
+        };
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        let subject = format!("tools/call\n{}\n{arguments}", request.name);
+        let (link, mut forwarder) = self.client_link(
+            &context,
+            &subject,
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+        )?;
+        let progress = forwarder.progress(&context);
+        let call_link = CallLink {
+            progress,
+            client: Some(link.clone()),
+        };
+        let outcome = tokio::select! {
+            outcome = self.registry.call(&request.name, arguments, call_link) => outcome,
+            () = context.ct.cancelled() => {
+                return Err(McpError::internal_error("the client cancelled the call", None));
+            }
+        };
+        link.close_logs();
+        forwarder.flush().await;
+        if let Err(CallError::InputRequired) = outcome {
+            return Ok(link.deferred_outcome(&self.seal, &subject)?.into());
+        }
+        Ok(to_result(entry, outcome).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let prompts = self
+            .registry
+            .prompts
+            .iter()
+            .map(|entry| {
+                let arguments: Vec<Value> = entry
+                    .prompt
+                    .arguments
+                    .iter()
+                    .map(|argument| {
+                        json!({
+                            "name": argument.name,
+                            "description": argument.description,
+                            "required": argument.required,
+                        })
+                    })
+                    .collect();
+                let mut wire = json!({
+                    "name": entry.exposed_name,
+                    "title": entry.prompt.title,
+                    "description": entry.prompt.description,
+                });
+                if !arguments.is_empty() {
+                    wire["arguments"] = Value::Array(arguments);
+                }
+                serde_json::from_value(wire).expect("MCP's prompt shape")
+            })
+            .collect();
+        Ok(ListPromptsResult::with_all_items(prompts)
+            .with_ttl_ms(CATALOGUE_TTL_MS)
+            .with_cache_scope(CacheScope::Public))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let arguments: Vec<(String, String)> = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| match value {
+                Value::String(text) => (name, text),
+                other => (name, other.to_string()),
+            })
+            .collect();
+        let subject = format!("prompts/get\n{}\n{arguments:?}", request.name);
+        let (link, forwarder) = self.client_link(
+            &context,
+            &subject,
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+        )?;
+        let call_link = CallLink {
+            progress: None,
+            client: Some(link.clone()),
+        };
+        let outcome = self
+            .registry
+            .get_prompt(&request.name, arguments, call_link)
+            .await;
+        link.close_logs();
+        forwarder.flush().await;
+        match outcome {
+            Ok(result) => {
+                let messages = result
+                    .messages
+                    .into_iter()
+                    .map(|message| convert::prompt_message(message.role, message.content))
+                    .collect();
+                let mut prompt = GetPromptResult::new(messages);
+                prompt.description = result.description;
+                Ok(prompt.into())
+            }
+            Err(CallError::InputRequired) => {
+                Ok(link.deferred_outcome(&self.seal, &subject)?.into())
+            }
+            Err(error) => Err(protocol_error(error, None)),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let resources = self
+            .registry
+            .list_resources()
+            .await
+            .into_iter()
+            .map(|resource| {
+                let mut wire = json!({
+                    "uri": resource.uri, "name": resource.name, "title": resource.title,
+                    "description": resource.description,
+                });
+                if let Some(mime_type) = resource.mime_type {
+                    wire["mimeType"] = Value::String(mime_type);
+                }
+                serde_json::from_value(wire).expect("MCP's resource shape")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources)
+            .with_ttl_ms(LIVE_TTL_MS)
+            .with_cache_scope(CacheScope::Private))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let templates = self
+            .registry
+            .templates
+            .iter()
+            .map(|entry| {
+                let template = &entry.template;
+                let mut wire = json!({
+                    "uriTemplate": template.uri_template, "name": template.name,
+                    "title": template.title, "description": template.description,
+                });
+                if let Some(mime_type) = &template.mime_type {
+                    wire["mimeType"] = Value::String(mime_type.clone());
+                }
+                serde_json::from_value(wire).expect("MCP's resource template shape")
+            })
+            .collect();
+        Ok(ListResourceTemplatesResult::with_all_items(templates)
+            .with_ttl_ms(CATALOGUE_TTL_MS)
+            .with_cache_scope(CacheScope::Public))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let subject = format!("resources/read\n{}", request.uri);
+        let (link, forwarder) = self.client_link(
+            &context,
+            &subject,
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+        )?;
+        let call_link = CallLink {
+            progress: None,
+            client: Some(link.clone()),
+        };
+        let outcome = self.registry.read_resource(&request.uri, call_link).await;
+        link.close_logs();
+        forwarder.flush().await;
+        match outcome {
+            Ok(contents) if !contents.is_empty() => {
+                let contents = contents
+                    .into_iter()
+                    .map(convert::resource_contents)
+                    .collect();
+                Ok(ReadResourceResult::new(contents)
+                    .with_ttl_ms(LIVE_TTL_MS)
+                    .with_cache_scope(CacheScope::Private)
+                    .into())
+            }
+            Ok(_) => Err(protocol_error(
+                CallError::UnknownResource(request.uri.clone()),
+                Some(&request.uri),
+            )),
+            Err(CallError::InputRequired) => {
+                Ok(link.deferred_outcome(&self.seal, &subject)?.into())
+            }
+            Err(error) => Err(protocol_error(error, Some(&request.uri))),
+        }
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/subscribe serves clients before MCP 2026-07-28"
+    )]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session
+            .subscriptions
+            .subscribe(
+                self.registry.clone(),
+                request.uri,
+                Notify::Peer(context.peer),
+            )
+            .map_err(|reason| McpError::invalid_params(reason, None))
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/unsubscribe serves clients before MCP 2026-07-28"
+    )]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session.subscriptions.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| self.registry.resource_plugin(uri).is_ok())
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let subscriptions = Subscriptions::default();
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            let notify = Notify::Listen(context.sink().clone());
+            if let Err(reason) = subscriptions.subscribe(self.registry.clone(), uri.clone(), notify)
+            {
+                tracing::debug!("subscription to {uri} not started: {reason}");
+            }
+        }
+        context.cancelled().await;
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let reference = match &request.r#ref {
+            Reference::Prompt(prompt) => CompletionReference::Prompt(prompt.name.clone()),
+            Reference::Resource(resource) => {
+                CompletionReference::ResourceTemplate(resource.uri.clone())
+            }
+            _ => {
+                return Err(McpError::invalid_params(
+                    "completion is offered for prompts and resource templates",
+                    None,
+                ));
+            }
+        };
+        let context_arguments = request
+            .context
+            .and_then(|context| context.arguments)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let completion = self
+            .registry
+            .complete(CompletionRequest {
+                reference,
+                argument_name: request.argument.name,
+                argument_value: request.argument.value,
+                context_arguments,
+            })
+            .await
+            .map_err(|error| protocol_error(error, None))?;
+        let mut info = CompletionInfo::new(completion.values)
+            .map_err(|reason| McpError::internal_error(reason, None))?;
+        info.total = completion.total;
+        info.has_more = Some(completion.has_more);
+        Ok(CompleteResult::new(info))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        *self.session.log_level.lock().expect("not poisoned") = Some(request.level);
+        Ok(())
+    }
+}
+
+/// A failed prompt, resource or completion request as a JSON-RPC error: MCP has no error
+/// result for these, unlike tool calls.
+fn protocol_error(error: CallError, uri: Option<&str>) -> McpError {
+    let data = uri.map(|uri| json!({"uri": uri}));
+    match &error {
+        error if error.is_not_found() => McpError::invalid_params(error.to_string(), data),
+        CallError::InvalidArguments { .. } => McpError::invalid_params(error.to_string(), data),
+        _ => McpError::internal_error(error.to_string(), data),
+    }
+}
+
+fn to_result(entry: &ToolEntry, outcome: Result<Output, CallError>) -> CallToolResult {
+    match outcome {
+        Ok(output) => {
+            let structured = output
+                .structured
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<Value>(text).ok());
+            let content: Vec<ContentBlock> =
+                output.content.into_iter().map(convert::content).collect();
+            let mut result = CallToolResult::success(content);
+            if entry.output_schema.is_some() {
+                match structured {
+                    Some(value) => result.structured_content = Some(value),
+                    None => {
+                        return CallToolResult::error(vec![ContentBlock::text(format!(
+                            "plugin `{}` returned no valid structured result for {}",
+                            entry.plugin.id, entry.exposed_name
+                        ))]);
+                    }
+                }
+            }
+            result
+        }
+        Err(error) => {
+            tracing::info!("{} failed: {error}", entry.exposed_name);
+            CallToolResult::error(vec![ContentBlock::text(error.to_string())])
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Turning a plugin's table in plugins.toml into the capabilities it is granted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::capabilities::Grants;
+use crate::capabilities::http::Egress;
+use crate::capabilities::oauth::OAuthGrant;
+use crate::capabilities::secrets::{SecretGrant, SecretGrants, SecretSource};
+use crate::capabilities::state::PluginState;
+use crate::config::{Config, PluginConfig};
+
+pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants> {
+    let http = Egress::new(
+        id,
+        &plugin.allow,
+        Duration::from_secs(plugin.request_timeout_seconds),
+        plugin.max_response_bytes,
+    )
+    .with_context(|| format!("[plugins.{id}] allow"))?;
+    let secrets: BTreeMap<String, SecretGrant> = plugin
+        .secrets
+        .iter()
+        .map(|(name, secret)| {
+            let source = match (&secret.env, &secret.file) {
+                (Some(variable), _) => SecretSource::Env(variable.clone()),
+                (None, Some(file)) => SecretSource::File(config.resolve(file)),
+                (None, None) => unreachable!("Config::validate requires one source"),
+            };
+            let grant = SecretGrant {
+                source,
+                readable: secret.readable,
+            };
+            (name.clone(), grant)
+        })
+        .collect();
+    let oauth = plugin
+        .oauth
+        .iter()
+        .map(|(name, grant)| {
+            let loaded = OAuthGrant::new(id, name, grant)
+                .with_context(|| format!("[plugins.{id}.oauth.{name}]"))?;
+            Ok((name.clone(), loaded))
+        })
+        .collect::<Result<_>>()?;
+    let state_dir = config.data_dir().join("state").join(id);
+    let state = PluginState::open(id, &state_dir)
+        .with_context(|| format!("cannot open its state directory {}", state_dir.display()))?;
+    Ok(Grants {
+        plugin_id: id.to_string(),
+        http,
+        secrets: SecretGrants::new(id, secrets),
+        oauth,
+        state,
+        elicitation: plugin.elicitation,
+        sampling: plugin.sampling,
+        roots: plugin.roots,
+    })
+}

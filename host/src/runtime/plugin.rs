@@ -1,0 +1,189 @@
+//! One loaded plugin and the calls into it.
+//!
+//! Every call gets a fresh instance from a pre-linked [`PluginPre`] (~15 µs), its own store
+//! with a memory cap, and a wall-clock deadline enforced by epoch interruption. A trap, a
+//! timeout or an exhausted memory cap ends that call only; the plugin's next call starts clean.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::errors::CallError;
+use super::limits::MemoryCap;
+use crate::capabilities::progress::ProgressSink;
+use crate::capabilities::{
+    CallContext, CallState, ClientLink, Completion, CompletionRequest, Grants, Output, Plugin,
+    PluginInfo, PluginPre, PromptResult, ResourceContents, ResourceInfo,
+};
+
+/// Where a call's progress reports, log messages and questions go: the request's client.
+#[derive(Default, Clone)]
+pub struct CallLink {
+    pub progress: Option<ProgressSink>,
+    pub client: Option<Arc<dyn ClientLink>>,
+}
+
+pub struct LoadedPlugin {
+    pub id: String,
+    pub version: String,
+    pub summary: String,
+    pub digest: String,
+    pub(super) pre: PluginPre<CallState>,
+    pub(super) grants: Arc<Grants>,
+    pub(super) context: CallContext,
+    pub(super) timeout: Duration,
+    pub(super) memory_bytes: usize,
+    /// Every resource URI of this plugin starts with `<scheme>:`; empty for none.
+    pub resource_scheme: String,
+    /// How often subscriptions read a resource again.
+    pub resource_poll: Duration,
+}
+
+/// Runs one export in a fresh instance and turns whatever went wrong into a [`CallError`].
+macro_rules! invoke {
+    ($plugin:expr, $timeout:expr, $link:expr, |$store:ident, $exports:ident| $call:expr) => {{
+        let plugin: &LoadedPlugin = $plugin;
+        let timeout: Duration = $timeout;
+        let (mut store, instance) = plugin.instantiate(timeout, $link).await?;
+        let outcome = {
+            let $store = &mut store;
+            let $exports = instance.carport_provider_provider();
+            $call.await
+        };
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(CallError::Plugin {
+                plugin: plugin.id.clone(),
+                error,
+            }),
+            Err(error) => Err(plugin.classify(&store, timeout, error)),
+        }
+    }};
+}
+
+impl LoadedPlugin {
+    pub(super) async fn describe(&self, timeout: Duration) -> Result<PluginInfo, CallError> {
+        let timeout = self.timeout.min(timeout);
+        let (mut store, instance) = self.instantiate(timeout, CallLink::default()).await?;
+        let described = instance
+            .carport_provider_provider()
+            .call_describe(&mut store, &self.context)
+            .await;
+        described.map_err(|error| self.classify(&store, timeout, error))
+    }
+
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: &str,
+        link: CallLink,
+    ) -> Result<Output, CallError> {
+        invoke!(self, self.timeout, link, |store, exports| exports
+            .call_call_tool(store, name, arguments, &self.context))
+    }
+
+    pub async fn list_resources(&self) -> Result<Vec<ResourceInfo>, CallError> {
+        invoke!(self, self.timeout, CallLink::default(), |store, exports| {
+            exports.call_list_resources(store, &self.context)
+        })
+    }
+
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        link: CallLink,
+    ) -> Result<Vec<ResourceContents>, CallError> {
+        invoke!(self, self.timeout, link, |store, exports| {
+            exports.call_read_resource(store, uri, &self.context)
+        })
+    }
+
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: &[(String, String)],
+        link: CallLink,
+    ) -> Result<PromptResult, CallError> {
+        invoke!(self, self.timeout, link, |store, exports| {
+            exports.call_get_prompt(store, name, arguments, &self.context)
+        })
+    }
+
+    pub async fn complete(&self, request: &CompletionRequest) -> Result<Completion, CallError> {
+        invoke!(self, self.timeout, CallLink::default(), |store, exports| {
+            exports.call_complete(store, request, &self.context)
+        })
+    }
+
+    async fn instantiate(
+        &self,
+        timeout: Duration,
+        link: CallLink,
+    ) -> Result<(Store<CallState>, Plugin), CallError> {
+        let state = CallState {
+            grants: self.grants.clone(),
+            memory: MemoryCap::new(self.memory_bytes),
+            deadline: Instant::now() + timeout,
+            progress: link.progress,
+            client: link.client,
+            panic_message: None,
+            input_required: false,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.memory);
+        // Checked every epoch tick: past the deadline the guest is interrupted; before it, the
+        // guest yields so that a busy plugin never monopolises a runtime thread.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|context| {
+            if Instant::now() >= context.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok((store, instance)),
+            Err(error) => Err(self.classify(&store, timeout, error)),
+        }
+    }
+
+    fn classify(
+        &self,
+        store: &Store<CallState>,
+        timeout: Duration,
+        error: wasmtime::Error,
+    ) -> CallError {
+        let plugin = self.id.clone();
+        if store.data().input_required {
+            return CallError::InputRequired;
+        }
+        if store.data().memory.exceeded {
+            return CallError::OutOfMemory {
+                plugin,
+                limit_mib: self.memory_bytes / (1024 * 1024),
+            };
+        }
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return CallError::Timeout {
+                plugin,
+                limit: timeout,
+            };
+        }
+        let trap = match (error.downcast_ref::<Trap>(), &store.data().panic_message) {
+            (Some(trap), Some(panic)) => format!("wasm trap: {trap}, after it panicked at {panic}"),
+            (Some(trap), None) => format!("wasm trap: {trap}"),
+            (None, _) => format!("{error:#}"),
+        };
+        tracing::warn!(plugin = %self.id, "call failed: {error:?}");
+        CallError::Crashed { plugin, trap }
+    }
+
+    /// Whether `uri` belongs to this plugin's resources.
+    pub fn owns_uri(&self, uri: &str) -> bool {
+        !self.resource_scheme.is_empty()
+            && uri
+                .strip_prefix(self.resource_scheme.as_str())
+                .is_some_and(|rest| rest.starts_with(':'))
+    }
+}
