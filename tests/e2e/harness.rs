@@ -1,14 +1,19 @@
+// rmcp deprecates logging, which carport still serves to clients before MCP 2026-07-28.
+#![allow(deprecated)]
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carport::simulator::{RecordedRequest, SimOptions, Simulator, Vendor};
+use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, NumberOrString, ProgressNotificationParam,
-    ProgressToken, RequestMetaObject,
+    CallToolRequestParams, CallToolResult, ClientInfo, ElicitRequestParams, ElicitResult,
+    NumberOrString, ProgressNotificationParam, ProgressToken, RequestMetaObject,
+    ResourceUpdatedNotificationParam,
 };
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -37,10 +42,15 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
 }
 
-/// Records the progress notifications the server sends.
+/// Records the notifications the server sends, and answers its questions as told.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+    pub resource_updates: Arc<Mutex<Vec<String>>>,
+    /// The answer to every elicitation (an MCP ElicitResult); `None` declares no elicitation
+    /// capability at all.
+    pub elicitation_answer: Option<Value>,
 }
 
 impl ClientHandler for Recorder {
@@ -50,6 +60,43 @@ impl ClientHandler for Recorder {
         _context: NotificationContext<RoleClient>,
     ) {
         self.progress.lock().unwrap().push(params);
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.logs.lock().unwrap().push(params);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.resource_updates.lock().unwrap().push(params.uri);
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, rmcp::ErrorData> {
+        let answer = self
+            .elicitation_answer
+            .clone()
+            .expect("elicitation is declared");
+        Ok(serde_json::from_value(answer).expect("an ElicitResult"))
+    }
+
+    fn get_info(&self) -> ClientInfo {
+        let mut info = ClientInfo::default();
+        if self.elicitation_answer.is_some() {
+            info.capabilities =
+                serde_json::from_value(json!({"elicitation": {"form": {}}})).unwrap();
+        }
+        info
     }
 }
 
@@ -239,6 +286,19 @@ pub async fn connect(
     Recorder,
     Arc<Mutex<String>>,
 ) {
+    connect_with(config, cache, Recorder::default()).await
+}
+
+/// Connects with a client that answers questions as `recorder` says.
+pub async fn connect_with(
+    config: &Path,
+    cache: &Path,
+    recorder: Recorder,
+) -> (
+    RunningService<RoleClient, Recorder>,
+    Recorder,
+    Arc<Mutex<String>>,
+) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
     command
         .arg("serve")
@@ -265,7 +325,6 @@ pub async fn connect(
             }
         });
     }
-    let recorder = Recorder::default();
     let client = recorder
         .clone()
         .serve(transport)

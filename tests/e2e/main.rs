@@ -5,6 +5,7 @@
 
 mod conformance;
 mod harness;
+mod mcp_features;
 mod sandbox;
 mod server;
 mod tesla;

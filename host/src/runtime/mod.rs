@@ -188,21 +188,26 @@ impl Registry {
                 info.id
             );
         }
-        if !info.resource_scheme.is_empty()
-            && let Some(other) = self
-                .plugins
-                .iter()
-                .find(|other| other.resource_scheme == info.resource_scheme)
+        // Two plugins of one scheme (say two Tessie accounts) cannot both own its URIs: the
+        // later one keeps its tools and prompts, and its resources are reported unserved.
+        let mut resource_scheme = info.resource_scheme;
+        let mut templates = info.resource_templates;
+        if let Some(other) = self
+            .plugins
+            .iter()
+            .find(|other| !resource_scheme.is_empty() && other.resource_scheme == resource_scheme)
         {
-            bail!(
-                "its resources use the URI scheme `{}:`, which plugin `{}` already serves",
-                info.resource_scheme,
+            self.problems.push(format!(
+                "resources of plugin `{id}` are not served: their URI scheme `{resource_scheme}:` \
+                 belongs to plugin `{}`",
                 other.id
-            );
+            ));
+            resource_scheme.clear();
+            templates.clear();
         }
         plugin.version = info.version;
         plugin.summary = info.summary;
-        plugin.resource_scheme = info.resource_scheme;
+        plugin.resource_scheme = resource_scheme;
         let plugin = Arc::new(plugin);
 
         let prefix = plugin_config.prefix_names;
@@ -230,7 +235,7 @@ impl Registry {
             }
         }
         self.refuse_name_collisions(&tools, &prompts)?;
-        for template in info.resource_templates {
+        for template in templates {
             if !plugin.owns_uri(&template.uri_template) {
                 self.problems.push(format!(
                     "resource template {} of plugin `{id}` skipped: it is outside the plugin's \

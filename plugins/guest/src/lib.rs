@@ -165,6 +165,16 @@ pub mod client {
         SamplingReply, SamplingRequest, ask,
     };
 
+    impl std::fmt::Display for Action {
+        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str(match self {
+                Action::Accept => "accept",
+                Action::Decline => "decline",
+                Action::Cancel => "cancel",
+            })
+        }
+    }
+
     /// Asks the user one question; `schema` is a JSON Schema object of flat fields.
     pub fn elicit(
         id: &str,

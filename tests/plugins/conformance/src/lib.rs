@@ -281,7 +281,7 @@ impl Provider for Conformance {
                 let answer =
                     client::elicit("user_info", message, &schema).map_err(ToolError::Internal)?;
                 Ok(Output::text(format!(
-                    "User response: action={:?}, content={}",
+                    "User response: action={}, content={}",
                     answer.action,
                     answer.content.unwrap_or_default()
                 )))
@@ -592,7 +592,7 @@ fn sampling(prompt: &str, max_tokens: u32) -> Question {
 fn elicited(id: &str, message: &str, schema: &Value) -> Result<Output, ToolError> {
     let answer = client::elicit(id, message, schema).map_err(ToolError::Internal)?;
     Ok(Output::text(format!(
-        "Elicitation completed: action={:?}, content={}",
+        "Elicitation completed: action={}, content={}",
         answer.action,
         answer.content.unwrap_or_default()
     )))
