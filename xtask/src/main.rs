@@ -65,6 +65,7 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         ["test", rest @ ..] => {
             build_components(&root)?;
+            ensure_npm()?;
             // Plugin crates are cdylibs: their unit tests run natively as library tests only.
             cargo_host(&root, &["test", "--lib", "--package", "tesla"])?;
             let mut command = vec![
@@ -156,22 +157,42 @@ fn debian_toolchain_present() -> bool {
         && Path::new("/usr/bin/rust-lld").exists()
 }
 
+/// The MCP conformance suite in the tests is installed with npm from the npm registry.
+fn ensure_npm() -> Result<()> {
+    if Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: npm is missing (the MCP conformance suite needs it); installing Debian's npm"
+    );
+    install_debian_packages(&["npm"])
+}
+
 fn install_debian_toolchain() -> Result<()> {
     eprintln!(
         "xtask: no wasm32 target in rustup and no Debian rustc-web toolchain; installing {} with apt-get",
         DEBIAN_PACKAGES.join(" ")
     );
+    install_debian_packages(DEBIAN_PACKAGES).context(
+        "run `rustup target add wasm32-unknown-unknown` instead, or install those packages as root",
+    )
+}
+
+fn install_debian_packages(packages: &[&str]) -> Result<()> {
     let apt = |args: &[&str]| -> Result<bool> {
         let mut command = Command::new("apt-get");
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = command.status().context(
-            "apt-get is not available: install the wasm32-unknown-unknown target with \
-             `rustup target add wasm32-unknown-unknown` instead",
-        )?;
+        let status = command
+            .status()
+            .context("apt-get is not available to install what is missing")?;
         Ok(status.success())
     };
     let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend_from_slice(DEBIAN_PACKAGES);
+    install.extend_from_slice(packages);
     if apt(&install)? {
         return Ok(());
     }
@@ -179,11 +200,7 @@ fn install_debian_toolchain() -> Result<()> {
     if apt(&["update"])? && apt(&install)? {
         return Ok(());
     }
-    bail!(
-        "could not install {}: run `rustup target add wasm32-unknown-unknown`, or install those \
-         packages as root",
-        DEBIAN_PACKAGES.join(" ")
-    )
+    bail!("could not install {} with apt-get", packages.join(" "))
 }
 
 fn build_components(root: &Path) -> Result<()> {
