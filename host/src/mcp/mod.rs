@@ -97,6 +97,13 @@ impl CarportServer {
             "MCP over streamable HTTP at http://{}/mcp",
             listener.local_addr()?
         );
+        // An answer leaves in more than one write; without TCP_NODELAY the last one waits for
+        // the client's delayed acknowledgement (about 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {error}");
+            }
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
