@@ -176,8 +176,21 @@ async fn a_warm_start_uses_the_compiled_component_cache() {
     assert!(!is_error(&cold.call("tessie_tesla_state", json!({})).await));
     let cold_log = cold.stderr.lock().unwrap().clone();
     assert!(cold_log.contains("compiled component"), "{cold_log}");
-    let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
-    assert_eq!(cached.len(), 2, "one compiled file per component");
+    let cached: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let count = |suffix: &str| cached.iter().filter(|name| name.ends_with(suffix)).count();
+    assert_eq!(
+        count(".cwasm"),
+        2,
+        "one compiled file per component: {cached:?}"
+    );
+    assert_eq!(
+        count(".describe.json"),
+        2,
+        "one description per component: {cached:?}"
+    );
 
     let warm = Harness::start_with(options()).await;
     assert!(!is_error(&warm.call("tessie_tesla_state", json!({})).await));

@@ -24,6 +24,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: { default: async | trappable },
     exports: { default: async },
+    // What `describe` returns is cached on disk beside the compiled component.
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use carport::provider::types::{

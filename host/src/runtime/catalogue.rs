@@ -1,7 +1,7 @@
 //! What the plugins offer, as the MCP layer sees it: tools with their schemas and validators,
 //! and prompts, each under the name it is served by.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -16,7 +16,8 @@ pub struct ToolEntry {
     pub tool: Tool,
     pub input_schema: Value,
     pub output_schema: Option<Value>,
-    validator: jsonschema::Validator,
+    /// Built at the tool's first call: building all of them would be most of start-up.
+    validator: OnceLock<Result<jsonschema::Validator, String>>,
 }
 
 pub struct PromptEntry {
@@ -64,8 +65,6 @@ impl ToolEntry {
         if input_schema.get("type").and_then(Value::as_str) != Some("object") {
             return Err(problem("its input schema must be of type object".into()));
         }
-        let validator = jsonschema::validator_for(&input_schema)
-            .map_err(|error| problem(format!("its input schema is invalid: {error}")))?;
         let output_schema = match &tool.output_schema {
             Some(text) => Some(
                 serde_json::from_str(text)
@@ -79,13 +78,25 @@ impl ToolEntry {
             tool,
             input_schema,
             output_schema,
-            validator,
+            validator: OnceLock::new(),
         })
     }
 
     /// Every way `arguments` violate the input schema, each with where it happened.
     pub fn argument_errors(&self, arguments: &Value) -> Vec<String> {
-        self.validator
+        let validator = self.validator.get_or_init(|| {
+            jsonschema::validator_for(&self.input_schema).map_err(|error| {
+                format!(
+                    "plugin `{}` declares an invalid input schema for {}: {error}",
+                    self.plugin.id, self.exposed_name
+                )
+            })
+        });
+        let validator = match validator {
+            Ok(validator) => validator,
+            Err(problem) => return vec![problem.clone()],
+        };
+        validator
             .iter_errors(arguments)
             .map(|error| match error.instance_path().as_str() {
                 "" => error.to_string(),

@@ -63,6 +63,45 @@ impl Runtime {
     }
 }
 
+/// A plugin's component, checked against its pin and compiled (or taken from the cache).
+struct Compiled {
+    path: std::path::PathBuf,
+    digest: String,
+    component: Component,
+    started: Instant,
+}
+
+fn compile(
+    id: &str,
+    path: &std::path::Path,
+    pinned: Option<&str>,
+    engine: &Engine,
+    cache: &ComponentCache,
+) -> Result<Compiled> {
+    let started = Instant::now();
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read its component {}", path.display()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if let Some(pinned) = pinned
+        && !pinned.eq_ignore_ascii_case(&digest)
+    {
+        bail!(
+            "{} has sha256 {digest}, but plugins.toml pins {pinned}; install the pinned \
+             build or update `sha256` under [plugins.{id}]",
+            path.display()
+        );
+    }
+    let component = cache
+        .load(engine, &digest, &bytes)
+        .with_context(|| format!("{} is not a usable component", path.display()))?;
+    Ok(Compiled {
+        path: path.to_path_buf(),
+        digest,
+        component,
+        started,
+    })
+}
+
 /// A resource template with the plugin that serves it.
 pub struct TemplateEntry {
     pub plugin: Arc<LoadedPlugin>,
@@ -99,11 +138,39 @@ impl Registry {
             problems: Vec::new(),
             disabled: HashMap::new(),
         };
-        for (id, plugin_config) in config.plugins.iter().filter(|(_, plugin)| plugin.enabled) {
-            if let Err(error) = registry
-                .load_plugin(config, &cache, id, plugin_config)
-                .await
-            {
+        let enabled: Vec<(&String, &PluginConfig)> = config
+            .plugins
+            .iter()
+            .filter(|(_, plugin)| plugin.enabled)
+            .collect();
+        // Compiling is the slow part of a cold start; the plugins compile side by side.
+        let cache = Arc::new(cache);
+        let compiling: Vec<_> = enabled
+            .iter()
+            .map(|(id, plugin_config)| {
+                let path = config.resolve(&plugin_config.component);
+                let pinned = plugin_config.sha256.clone();
+                let (id, engine, cache) = (
+                    id.to_string(),
+                    registry.runtime.engine.clone(),
+                    cache.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    compile(&id, &path, pinned.as_deref(), &engine, &cache)
+                })
+            })
+            .collect();
+        for ((id, plugin_config), compiled) in enabled.into_iter().zip(compiling) {
+            let loaded = match compiled.await {
+                Ok(Ok(compiled)) => {
+                    registry
+                        .load_plugin(config, &cache, id, plugin_config, compiled)
+                        .await
+                }
+                Ok(Err(error)) => Err(error),
+                Err(panicked) => Err(anyhow::anyhow!("compiling it failed: {panicked}")),
+            };
+            if let Err(error) = loaded {
                 let problem = format!("plugin `{id}` was not loaded: {error:#}");
                 tracing::error!("{problem}");
                 registry.problems.push(problem);
@@ -130,24 +197,14 @@ impl Registry {
         cache: &ComponentCache,
         id: &str,
         plugin_config: &PluginConfig,
+        compiled: Compiled,
     ) -> Result<()> {
-        let path = config.resolve(&plugin_config.component);
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("cannot read its component {}", path.display()))?;
-        let digest = hex::encode(Sha256::digest(&bytes));
-        if let Some(pinned) = &plugin_config.sha256
-            && !pinned.eq_ignore_ascii_case(&digest)
-        {
-            bail!(
-                "{} has sha256 {digest}, but plugins.toml pins {pinned}; install the pinned \
-                 build or update `sha256` under [plugins.{id}]",
-                path.display()
-            );
-        }
-        let started = Instant::now();
-        let component = cache
-            .load(&self.runtime.engine, &digest, &bytes)
-            .with_context(|| format!("{} is not a usable component", path.display()))?;
+        let Compiled {
+            path,
+            digest,
+            component,
+            started,
+        } = compiled;
         let pre = self
             .link(&component)
             .with_context(|| format!("{} cannot be loaded", path.display()))?;
@@ -177,10 +234,20 @@ impl Registry {
             resource_poll: Duration::from_secs(plugin_config.resource_poll_seconds),
         };
 
-        let info = plugin
-            .describe(DESCRIBE_TIMEOUT)
-            .await
-            .map_err(|error| anyhow::anyhow!("describe failed: {error}"))?;
+        let context_key = hex::encode(Sha256::digest(
+            serde_json::to_vec(&plugin.context).expect("settings serialise"),
+        ));
+        let info = match cache.description(&plugin.digest, &context_key) {
+            Some(info) => info,
+            None => {
+                let info = plugin
+                    .describe(DESCRIBE_TIMEOUT)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("describe failed: {error}"))?;
+                cache.store_description(&plugin.digest, &context_key, &info);
+                info
+            }
+        };
         if info.id != id {
             tracing::warn!(
                 "component {} calls itself `{}`; it is served as `{id}`, its name in plugins.toml",
