@@ -6,6 +6,7 @@
 mod harness;
 mod sandbox;
 mod server;
+mod smartcar;
 mod tesla;
 mod teslamate;
 mod tessie;

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Guest crates and the component file each one becomes.
-const GUESTS: &[&str] = &["tessie", "tesla", "teslamate", "hostile"];
+const GUESTS: &[&str] = &["tessie", "tesla", "teslamate", "smartcar", "hostile"];
 const DEBIAN_PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -66,7 +66,17 @@ fn run(args: Vec<String>) -> Result<()> {
         ["test", rest @ ..] => {
             build_components(&root)?;
             // Plugin crates are cdylibs: their unit tests run natively as library tests only.
-            cargo_host(&root, &["test", "--lib", "--package", "tesla"])?;
+            cargo_host(
+                &root,
+                &[
+                    "test",
+                    "--lib",
+                    "--package",
+                    "tesla",
+                    "--package",
+                    "smartcar",
+                ],
+            )?;
             let mut command = vec![
                 "test",
                 "--package",
