@@ -30,6 +30,10 @@ use super::vehicle::now_ms;
 
 pub const CLIENT_ID: &str = "sim-smartcar-client";
 pub const CLIENT_SECRET: &str = "sim-smartcar-client-secret";
+/// The fixtures' first user and that user's electric car, the demo's defaults.
+pub const DEMO_USER: &str = "sc-user-alex";
+pub const DEMO_VEHICLE: &str = "sc-veh-vw-id4";
+pub const COMBUSTION_VEHICLE: &str = "sc-veh-ford-f150";
 const DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 const DEFAULT_PAGE_SIZE: usize = 10;
 const KM_PER_MILE: f64 = 1.609_344;
@@ -37,6 +41,8 @@ const KPA_PER_PSI: f64 = 6.894_757;
 const FIXTURES: &str = include_str!("fixtures/smartcar.json");
 
 type Shared = State<Arc<SimState>>;
+/// An error answer, boxed because a `Response` is large.
+type Refusal = Box<Response>;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Car {
@@ -276,24 +282,24 @@ fn user_header(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The car `id` as seen by the user in `sc-user-id`, or the error Smartcar would give.
-fn car_for_user(state: &SimState, headers: &HeaderMap, id: &str) -> Result<Car, Response> {
+fn car_for_user(state: &SimState, headers: &HeaderMap, id: &str) -> Result<Car, Refusal> {
     let Some(user) = user_header(headers) else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "VALIDATION",
             "INVALID_INPUT_FORMAT",
             "The sc-user-id header is required.",
-        ));
+        )));
     };
     state.smartcar.settle();
     match state.smartcar.car(id) {
         Some(car) if car.user_id == user => Ok(car),
-        _ => Err(error(
+        _ => Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_FOUND",
             "PATH",
             &format!("No vehicle {id} is connected for user {user}."),
-        )),
+        ))),
     }
 }
 
@@ -367,7 +373,7 @@ fn paged(path: &str, items: Vec<Value>, number: usize, size: usize, names: (&str
 fn page_numbers(
     query: &HashMap<String, String>,
     names: (&str, &str),
-) -> Result<(usize, usize), Response> {
+) -> Result<(usize, usize), Refusal> {
     let read = |name: &str, default: usize| match query.get(name) {
         None => Ok(default),
         Some(text) => text
@@ -375,12 +381,12 @@ fn page_numbers(
             .ok()
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| {
-                error(
+                Box::new(error(
                     StatusCode::BAD_REQUEST,
                     "VALIDATION",
                     "INVALID_INPUT_FORMAT",
                     &format!("{name} must be an integer from 1 to 100."),
-                )
+                ))
             }),
     };
     Ok((read(names.0, 1)?, read(names.1, DEFAULT_PAGE_SIZE)?))
@@ -397,7 +403,7 @@ async fn list_connections(
     let names = ("page[number]", "page[size]");
     let (number, size) = match page_numbers(&query, names) {
         Ok(numbers) => numbers,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let wanted = |key: &str| query.get(key).cloned();
     let mode = wanted("filter[vehicle.mode]");
@@ -650,12 +656,12 @@ async fn list_signals(
     }
     let car = match car_for_user(&state, &headers, &id) {
         Ok(car) => car,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let names = ("page", "pageSize");
     let (number, size) = match page_numbers(&query, names) {
         Ok(numbers) => numbers,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let items: Vec<Value> = signal_bodies(&car)
         .into_iter()
@@ -687,7 +693,7 @@ async fn get_signal(
     }
     let car = match car_for_user(&state, &headers, &id) {
         Ok(car) => car,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let permission = group_of(&code).1;
     if !car.permissions.iter().any(|granted| granted == permission) {
@@ -799,7 +805,7 @@ async fn command(
     }
     let mut car = match car_for_user(&state, &headers, &id) {
         Ok(car) => car,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let Some((command_type, permission, at_once)) = command_of(&group, &action) else {
         return not_found("command", &format!("{group}/{action}"));
@@ -825,7 +831,7 @@ async fn command(
     }
     let parameters = match validate(&action, &body) {
         Ok(parameters) => parameters,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let execution_id = format!("exec_{}", now_ms());
     if at_once {
@@ -863,14 +869,14 @@ async fn command(
 }
 
 /// The command's `data.attributes`, checked as Smartcar checks them.
-fn validate(action: &str, body: &[u8]) -> Result<Value, Response> {
+fn validate(action: &str, body: &[u8]) -> Result<Value, Refusal> {
     let invalid = |detail: &str| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "VALIDATION",
             "INVALID_INPUT_FORMAT",
             detail,
-        )
+        ))
     };
     let attributes = || -> Value {
         serde_json::from_slice::<Value>(body).unwrap_or(Value::Null)["data"]["attributes"].clone()
@@ -914,7 +920,7 @@ async fn get_execution(
         return refusal;
     }
     if let Err(refusal) = car_for_user(&state, &headers, &id) {
-        return refusal;
+        return *refusal;
     }
     let found = lock(&state.smartcar.executions)
         .iter()

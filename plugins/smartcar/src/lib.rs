@@ -633,7 +633,14 @@ impl Api {
         let (state, extras) = signals::vehicle_state(&answer);
         let mut text = state.summary();
         if let Some(fuel) = extras.fuel_level {
-            text.push_str(&format!(", fuel {fuel:.0}%"));
+            let range = extras
+                .fuel_range_km
+                .map(|km| format!(" ({km:.0} km range)"))
+                .unwrap_or_default();
+            text.push_str(&format!(", fuel {fuel:.0}%{range}"));
+        }
+        if let Some(km) = state.odometer_km {
+            text.push_str(&format!(", odometer {km:.0} km"));
         }
         Ok(Output::json_with_text(&state.to_json_with(&extras), text))
     }
