@@ -33,11 +33,6 @@ impl Needs {
         }
     }
 
-    /// Reading all signals needs whichever read permissions the signals need.
-    pub fn signals() -> Needs {
-        Needs::nothing()
-    }
-
     pub fn thing(kind: &'static str, id: &str) -> Needs {
         Needs {
             permission: None,

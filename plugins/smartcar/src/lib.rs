@@ -595,7 +595,7 @@ impl Api {
 
     fn get_signals(&self, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
         let (vehicle, user) = self.vehicle_and_user(arguments)?;
-        let answer = self.signals_page(&vehicle, &user, arguments, &Needs::signals())?;
+        let answer = self.signals_page(&vehicle, &user, arguments, &Needs::nothing())?;
         let signals: Vec<Value> = answer["data"]
             .as_array()
             .into_iter()
@@ -629,7 +629,7 @@ impl Api {
         let (vehicle, user) = self.vehicle_and_user(arguments)?;
         let mut page = Map::new();
         page.insert("pageSize".into(), json!(ALL_SIGNALS_PAGE_SIZE));
-        let answer = self.signals_page(&vehicle, &user, &page, &Needs::signals())?;
+        let answer = self.signals_page(&vehicle, &user, &page, &Needs::nothing())?;
         let (state, extras) = signals::vehicle_state(&answer);
         let mut text = state.summary();
         if let Some(fuel) = extras.fuel_level {
