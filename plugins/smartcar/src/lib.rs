@@ -25,7 +25,8 @@ use errors::Needs;
 
 const DEFAULT_VEHICLE_API: &str = "https://vehicle.api.smartcar.com/v3";
 const DEFAULT_MANAGEMENT_API: &str = "https://management.api.smartcar.com/v3";
-const DEFAULT_GRANT: &str = "application";
+/// The `[plugins.smartcar.oauth.<grant>]` table whose token every request carries.
+const GRANT: &str = "application";
 const DEFAULT_COMMAND_POLL_MS: u32 = 2000;
 const DEFAULT_COMMAND_TIMEOUT_SECONDS: u64 = 100;
 /// Smartcar's schema has 93 signals; one page of 100 holds them all, so `vehicle_state` is
@@ -416,7 +417,6 @@ struct CommandArgs {
 struct Api {
     vehicle_api: String,
     management_api: String,
-    grant: String,
     default_user: Option<String>,
     default_vehicle: Option<String>,
     poll_ms: u32,
@@ -434,7 +434,6 @@ impl Api {
         Api {
             vehicle_api: url("base_url", DEFAULT_VEHICLE_API),
             management_api: url("management_url", DEFAULT_MANAGEMENT_API),
-            grant: settings.get_or("grant", DEFAULT_GRANT).to_string(),
             default_user: settings.get("user_id").map(str::to_string),
             default_vehicle: settings.get("vehicle_id").map(str::to_string),
             poll_ms: settings
@@ -485,7 +484,7 @@ impl Api {
     }
 
     fn request(&self, method: &'static str, url: String) -> Request {
-        Request::new(method, url).oauth(&self.grant)
+        Request::new(method, url).oauth(GRANT)
     }
 
     fn for_user(&self, method: &'static str, path: &str, user: &str) -> Request {
