@@ -3,7 +3,8 @@
 //! `cargo xtask bench` (release). Measures, against the built-in simulator on loopback:
 //! - start-up: spawning `carport serve` until its tools/list answer, with a cold and a warm
 //!   compiled-component cache;
-//! - MCP round trips over stdio for `tessie_tesla_state` and a `lock` command;
+//! - MCP round trips over stdio for `tessie_tesla_state` and a `lock` command, and the same
+//!   for the other providers (Tesla Fleet, TeslaMate, Smartcar);
 //! - the same calls in process (registry only, no MCP, no pipes), to show the sandbox's share.
 
 use std::path::Path;
@@ -107,6 +108,16 @@ async fn main() {
             "teslamate_get_car_status",
             json!({"car_id": 1}),
             "MCP stdio: teslamate_get_car_status",
+        ),
+        (
+            "smartcar_vehicle_state",
+            json!({}),
+            "MCP stdio: smartcar_vehicle_state",
+        ),
+        (
+            "smartcar_lock_vehicle",
+            json!({}),
+            "MCP stdio: smartcar_lock_vehicle",
         ),
     ] {
         let arguments = arguments.as_object().unwrap().clone();

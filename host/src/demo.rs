@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
-use crate::simulator::{Simulator, Vendor};
+use crate::simulator::{Simulator, Vendor, smartcar};
 
 /// The bundled plugins the demo serves, with the simulated vendor each one talks to.
 const DEMO_PLUGINS: &[(&str, Vendor)] = &[
@@ -75,7 +75,30 @@ pub fn config_text(simulator: &Simulator, components: &Path, data_dir: &Path) ->
             token = token_file.display().to_string(),
         ));
     }
+    text.push_str(&smartcar_table(simulator, components, data_dir)?);
     Ok(text)
+}
+
+/// Smartcar takes the client secret of an application, which the host exchanges for access
+/// tokens at the simulated token endpoint (client-credentials grant).
+fn smartcar_table(simulator: &Simulator, components: &Path, data_dir: &Path) -> Result<String> {
+    let secret_file = data_dir.join("smartcar-client-secret");
+    std::fs::write(&secret_file, Vendor::Smartcar.token())?;
+    let url = simulator.url(Vendor::Smartcar);
+    Ok(format!(
+        "\n[plugins.smartcar]\ncomponent = {component:?}\n\
+         allow = [\"{url}/v3\", \"{url}/management/v3\", \"{url}/oauth2/token\"]\n\
+         [plugins.smartcar.settings]\nbase_url = \"{url}/v3\"\n\
+         management_url = \"{url}/management/v3\"\nuser_id = {user:?}\nvehicle_id = {vehicle:?}\n\
+         [plugins.smartcar.secrets.client_secret]\nfile = {secret:?}\n\
+         [plugins.smartcar.oauth.application]\ntoken_url = \"{url}/oauth2/token\"\n\
+         client_id = {client_id:?}\nclient_secret = \"client_secret\"\n",
+        component = components.join("smartcar.wasm").display().to_string(),
+        user = smartcar::DEMO_USER,
+        vehicle = smartcar::DEMO_VEHICLE,
+        secret = secret_file.display().to_string(),
+        client_id = smartcar::CLIENT_ID,
+    ))
 }
 
 /// A guided tour for a person at a terminal: a real MCP client, in process, calls the demo's
@@ -141,6 +164,16 @@ pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> R
             "Its last two charging sessions, from TeslaMate.",
             "teslamate_get_car_charges",
             json!({"car_id": 1, "show": 2}),
+        ),
+        (
+            "A car of another make, through Smartcar: the combustion Ford (it reports miles).",
+            "smartcar_vehicle_state",
+            json!({"vehicle_id": smartcar::COMBUSTION_VEHICLE}),
+        ),
+        (
+            "Start charging the electric VW (Smartcar runs it asynchronously).",
+            "smartcar_start_charge",
+            json!({}),
         ),
     ];
     for (question, tool, arguments) in steps {

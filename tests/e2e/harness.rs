@@ -116,6 +116,11 @@ pub struct Options {
     pub teslamate_token: String,
     /// More lines for `[plugins.teslamate.settings]`.
     pub teslamate_settings: String,
+    /// Also serve the `smartcar` plugin against the simulated Smartcar API, with the host's
+    /// client-credentials grant. Off by default, like `teslamate`.
+    pub smartcar: bool,
+    /// More lines for `[plugins.smartcar.settings]`.
+    pub smartcar_settings: String,
 }
 
 impl Default for Options {
@@ -131,6 +136,8 @@ impl Default for Options {
             teslamate: false,
             teslamate_token: Vendor::TeslaMate.token().to_string(),
             teslamate_settings: String::new(),
+            smartcar: false,
+            smartcar_settings: String::new(),
         }
     }
 }
@@ -201,6 +208,10 @@ impl Harness {
         self.vendor_requests(Vendor::TeslaMate)
     }
 
+    pub fn smartcar_requests(&self) -> Vec<RecordedRequest> {
+        self.vendor_requests(Vendor::Smartcar)
+    }
+
     fn vendor_requests(&self, vendor: Vendor) -> Vec<RecordedRequest> {
         self.simulator
             .requests()
@@ -241,6 +252,7 @@ allowed_url = {tessie:?}
 [plugins.hostile.secrets.token]
 file = {token_file:?}
 {teslamate_table}
+{smartcar_table}
 {extra}
 "#,
         tessie_component = components.join("tessie.wasm").display().to_string(),
@@ -250,6 +262,7 @@ file = {token_file:?}
         tessie_max_response_bytes = options.tessie_max_response_bytes,
         tessie_keys = options.tessie_keys,
         teslamate_table = teslamate_table(dir, simulator, options),
+        smartcar_table = smartcar_table(dir, simulator, options),
         extra = options.extra_toml,
     );
     let path = dir.path().join("plugins.toml");
@@ -275,6 +288,32 @@ fn teslamate_table(dir: &TempDir, simulator: &Simulator, options: &Options) -> S
             .display()
             .to_string(),
         token = token_file.display().to_string(),
+    )
+}
+
+/// The `[plugins.smartcar]` table: the client secret in a file, the token endpoint, Vehicle
+/// API and Management API of the simulated Smartcar, and the alex user's VW as defaults.
+fn smartcar_table(dir: &TempDir, simulator: &Simulator, options: &Options) -> String {
+    if !options.smartcar {
+        return String::new();
+    }
+    let secret_file = dir.path().join("smartcar-client-secret");
+    std::fs::write(&secret_file, Vendor::Smartcar.token()).unwrap();
+    let url = simulator.url(Vendor::Smartcar);
+    format!(
+        "\n[plugins.smartcar]\ncomponent = {component:?}\n\
+         allow = [\"{url}/v3\", \"{url}/management/v3\", \"{url}/oauth2/token\"]\n\
+         timeout_seconds = 20\n\
+         [plugins.smartcar.settings]\nbase_url = \"{url}/v3\"\n\
+         management_url = \"{url}/management/v3\"\nuser_id = \"sc-user-alex\"\n\
+         vehicle_id = \"sc-veh-vw-id4\"\ncommand_poll_ms = \"50\"\n{settings}\n\
+         [plugins.smartcar.secrets.client_secret]\nfile = {secret:?}\n\
+         [plugins.smartcar.oauth.application]\ntoken_url = \"{url}/oauth2/token\"\n\
+         client_id = \"{client_id}\"\nclient_secret = \"client_secret\"\n",
+        component = components_dir().join("smartcar.wasm").display().to_string(),
+        settings = options.smartcar_settings,
+        secret = secret_file.display().to_string(),
+        client_id = carport::simulator::smartcar::CLIENT_ID,
     )
 }
 

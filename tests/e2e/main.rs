@@ -8,6 +8,7 @@ mod harness;
 mod mcp_features;
 mod sandbox;
 mod server;
+mod smartcar;
 mod tesla;
 mod teslamate;
 mod tessie;

@@ -313,3 +313,30 @@ async fn unprefixed_names_that_collide_are_refused_at_load() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_smartcar_vehicle_is_a_resource_read_for_the_user_who_connected_it() {
+    let harness = Harness::start_with(Options {
+        smartcar: true,
+        ..Options::default()
+    })
+    .await;
+    let uri = "smartcar://vehicles/sc-veh-vw-id4/state";
+    let resources = harness.client.list_all_resources().await.unwrap();
+    assert!(
+        resources.iter().any(|resource| resource.uri == uri),
+        "{resources:?}"
+    );
+    let read = harness
+        .client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+        .unwrap();
+    assert!(resource_json(&read.contents)["battery_level"].is_number());
+    let signals = harness
+        .smartcar_requests()
+        .into_iter()
+        .find(|request| request.path.ends_with("/signals"))
+        .expect("the state was read from the signals");
+    assert_eq!(signals.header("sc-user-id"), Some("sc-user-alex"));
+}

@@ -14,7 +14,14 @@ use anyhow::{Context, Result, bail};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Guest crates and the component file each one becomes.
-const GUESTS: &[&str] = &["tessie", "tesla", "teslamate", "hostile", "conformance"];
+const GUESTS: &[&str] = &[
+    "tessie",
+    "tesla",
+    "teslamate",
+    "smartcar",
+    "hostile",
+    "conformance",
+];
 const DEBIAN_PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -67,7 +74,17 @@ fn run(args: Vec<String>) -> Result<()> {
             build_components(&root)?;
             ensure_npm()?;
             // Plugin crates are cdylibs: their unit tests run natively as library tests only.
-            cargo_host(&root, &["test", "--lib", "--package", "tesla"])?;
+            cargo_host(
+                &root,
+                &[
+                    "test",
+                    "--lib",
+                    "--package",
+                    "tesla",
+                    "--package",
+                    "smartcar",
+                ],
+            )?;
             let mut command = vec![
                 "test",
                 "--package",

@@ -7,6 +7,7 @@
 //! wire), and can be scripted to answer with a vendor's failure modes.
 
 pub mod fleet;
+pub mod smartcar;
 pub mod teslamate;
 pub mod tessie;
 pub mod vehicle;
@@ -34,6 +35,8 @@ pub enum Vendor {
     Fleet,
     /// The same API in another region, for "421 user out of region".
     FleetOtherRegion,
+    /// Smartcar's token endpoint, Vehicle API (`/v3`) and Management API (`/management/v3`).
+    Smartcar,
 }
 
 impl Vendor {
@@ -42,6 +45,7 @@ impl Vendor {
         Vendor::TeslaMate,
         Vendor::Fleet,
         Vendor::FleetOtherRegion,
+        Vendor::Smartcar,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,15 +54,18 @@ impl Vendor {
             Vendor::TeslaMate => "teslamate",
             Vendor::Fleet => "fleet",
             Vendor::FleetOtherRegion => "fleet-other-region",
+            Vendor::Smartcar => "smartcar",
         }
     }
 
-    /// The access token the simulated vendor accepts.
+    /// The credential a plugin holds for the simulated vendor: an access token, or for
+    /// Smartcar the client secret the host exchanges for access tokens.
     pub fn token(self) -> &'static str {
         match self {
             Vendor::Tessie => "sim-tessie-token",
             Vendor::TeslaMate => "sim-teslamate-token",
             Vendor::Fleet | Vendor::FleetOtherRegion => fleet::STATIC_TOKEN,
+            Vendor::Smartcar => smartcar::CLIENT_SECRET,
         }
     }
 }
@@ -73,9 +80,18 @@ pub struct RecordedRequest {
     pub query: String,
     pub body: String,
     pub authorization: Option<String>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl RecordedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     /// Decoded query parameters.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         form_urlencoded::parse(self.query.as_bytes())
@@ -116,6 +132,7 @@ impl Default for SimOptions {
 pub struct SimState {
     pub options: SimOptions,
     pub fleet: FleetAccount,
+    pub smartcar: smartcar::Account,
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
@@ -169,6 +186,7 @@ impl Simulator {
         let state = Arc::new(SimState {
             options: options.clone(),
             fleet: FleetAccount::new(),
+            smartcar: smartcar::Account::new(),
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
@@ -185,6 +203,7 @@ impl Simulator {
                 Vendor::Tessie => tessie::router(),
                 Vendor::TeslaMate => teslamate::router(),
                 Vendor::Fleet | Vendor::FleetOtherRegion => fleet::router(),
+                Vendor::Smartcar => smartcar::router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),
@@ -280,6 +299,13 @@ async fn record_and_script(
             .get("authorization")
             .and_then(|value| value.to_str().ok())
             .map(str::to_string),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect(),
     };
     let scripted = {
         let mut scripts = lock(&state.scripts);

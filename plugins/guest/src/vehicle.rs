@@ -51,6 +51,31 @@ pub struct Climate {
     pub is_defrosting: Option<bool>,
 }
 
+/// What a combustion or non-Tesla car adds to the shared shape. Kept apart from
+/// [`VehicleState`] so existing providers' answers stay exactly as they were: only the fields a
+/// provider knows are added to its JSON.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct VehicleExtras {
+    /// Percent of the tank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_level: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_range_km: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tire_pressures_kpa: Option<TirePressures>,
+    /// Percent of engine oil life left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oil_life: Option<f64>,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct TirePressures {
+    pub front_left: Option<f64>,
+    pub front_right: Option<f64>,
+    pub rear_left: Option<f64>,
+    pub rear_right: Option<f64>,
+}
+
 /// `true` means open.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Doors {
@@ -134,6 +159,17 @@ impl VehicleState {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
+    /// The shared shape with the extras the provider knows; absent extras are left out.
+    pub fn to_json_with(&self, extras: &VehicleExtras) -> Value {
+        let mut value = self.to_json();
+        if let (Value::Object(state), Ok(Value::Object(more))) =
+            (&mut value, serde_json::to_value(extras))
+        {
+            state.extend(more);
+        }
+        value
+    }
+
     /// One line for the assistant's text channel.
     pub fn summary(&self) -> String {
         let name = self.display_name.as_deref().unwrap_or("The vehicle");
@@ -202,18 +238,25 @@ impl VehicleState {
                 },
                 "odometer_km": number,
                 "last_updated": string,
+                "fuel_level": {"type": "number", "description": "percent; combustion cars only"},
+                "fuel_range_km": {"type": "number", "description": "combustion cars only"},
+                "tire_pressures_kpa": object(json!({
+                    "front_left": number, "front_right": number,
+                    "rear_left": number, "rear_right": number,
+                })),
+                "oil_life": {"type": "number", "description": "percent of engine oil life left"},
             },
             "required": ["state", "charging", "location", "climate", "doors"],
         })
     }
 }
 
-fn round1(value: f64) -> f64 {
+pub fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC (Hinnant's days-to-civil algorithm).
-fn rfc3339_from_unix_ms(ms: i64) -> String {
+pub fn rfc3339_from_unix_ms(ms: i64) -> String {
     let seconds = ms.div_euclid(1000);
     let days = seconds.div_euclid(86_400);
     let second_of_day = seconds.rem_euclid(86_400);
@@ -276,5 +319,21 @@ mod tests {
         assert_eq!(state.climate.is_defrosting, Some(true));
         assert_eq!(state.climate.target_temp, Some(21.5));
         assert_eq!(state.last_updated.as_deref(), Some("1970-01-01T00:00:02Z"));
+    }
+
+    #[test]
+    fn extras_are_added_only_when_known() {
+        let state = VehicleState::from_tesla_vehicle_data(&json!({}));
+        assert_eq!(
+            state.to_json_with(&VehicleExtras::default()),
+            state.to_json()
+        );
+        let extras = VehicleExtras {
+            fuel_level: Some(40.0),
+            ..VehicleExtras::default()
+        };
+        let value = state.to_json_with(&extras);
+        assert_eq!(value["fuel_level"], 40.0);
+        assert!(value.get("oil_life").is_none());
     }
 }
