@@ -115,7 +115,7 @@ fn sample(name: &str, schema: &Value) -> Value {
     }
 }
 
-/// The seed's request for a tool (from the shared reference catalogue), with the arguments.
+/// The seed's request for a tool (from the reference catalogue in tests/fixtures), with the arguments.
 fn seed_request(
     tool: &Value,
     arguments: &Map<String, Value>,
@@ -275,13 +275,9 @@ fn correct(
 
 fn reference_catalogue() -> Vec<Value> {
     let path: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/mcp-tesla-tools.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error} (shared/ must sit beside the repository)",
-            path.display()
-        )
-    });
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mcp-tesla-tools.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_json::from_str::<Vec<Value>>(&text)
         .unwrap()
         .into_iter()
