@@ -13,7 +13,6 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::runtime::{CallError, Registry, ToolEntry};
 
@@ -101,8 +100,9 @@ fn instructions(registry: &Registry) -> String {
             .filter(|entry| Arc::ptr_eq(&entry.plugin, plugin))
             .map(|entry| entry.exposed_name.as_str())
             .collect();
+        // The summary is the plugin's own words (one bounded line): quoted, never carport's.
         text.push_str(&format!(
-            "\n- {} ({}): {} Tools: {}.",
+            "\n- {} ({:?}), in the plugin's own words: {:?} Tools: {}.",
             plugin.id,
             plugin.version,
             plugin.summary,
@@ -158,7 +158,7 @@ impl ServerHandler for CarportServer {
         let progress_token = context.meta.get_progress_token();
         let (sink, forwarder) = match progress_token {
             Some(token) => {
-                let (sender, mut receiver) = mpsc::unbounded_channel();
+                let (sender, mut receiver) = crate::capabilities::progress::channel();
                 let peer = context.peer.clone();
                 let forwarder = tokio::spawn(async move {
                     while let Some(report) = receiver.recv().await {

@@ -61,6 +61,12 @@ pub struct Options {
     /// Defaults to the cache shared by all tests.
     pub cache_dir: Option<PathBuf>,
     pub hostile_timeout_seconds: u64,
+    /// More `allow` entries for the hostile plugin, after the simulated Tessie.
+    pub hostile_allow: Vec<String>,
+    /// More keys for the `[plugins.hostile]` table.
+    pub hostile_keys: String,
+    /// Environment variables for the carport process.
+    pub server_env: Vec<(String, String)>,
     pub extra_toml: String,
     pub wake_delay: Duration,
     /// Also serve the `teslamate` plugin against the simulated TeslaMateApi. Off by default, so
@@ -79,6 +85,9 @@ impl Default for Options {
             tessie_keys: String::new(),
             cache_dir: None,
             hostile_timeout_seconds: 2,
+            hostile_allow: Vec::new(),
+            hostile_keys: String::new(),
+            server_env: Vec::new(),
             extra_toml: String::new(),
             wake_delay: Duration::from_millis(150),
             teslamate: false,
@@ -111,7 +120,8 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(&dir, &simulator, &options);
         let cache = options.cache_dir.clone().unwrap_or_else(cache_dir);
-        let (client, recorder, stderr) = connect(&config, &cache).await;
+        let (client, recorder, stderr) =
+            connect_with_env(&config, &cache, &options.server_env).await;
         Harness {
             simulator,
             client,
@@ -186,13 +196,15 @@ file = {token_file:?}
 
 [plugins.hostile]
 component = {hostile_component:?}
-allow = [{tessie:?}]
+allow = {hostile_allow}
 timeout_seconds = {hostile_timeout}
 memory_mib = 16
+{hostile_keys}
 [plugins.hostile.settings]
 allowed_url = {tessie:?}
 [plugins.hostile.secrets.token]
 file = {token_file:?}
+origins = [{tessie:?}]
 {teslamate_table}
 {extra}
 "#,
@@ -200,6 +212,13 @@ file = {token_file:?}
         hostile_component = components.join("hostile.wasm").display().to_string(),
         token_file = token_file.display().to_string(),
         hostile_timeout = options.hostile_timeout_seconds,
+        hostile_allow = format!(
+            "{:?}",
+            std::iter::once(tessie.clone())
+                .chain(options.hostile_allow.iter().cloned())
+                .collect::<Vec<_>>()
+        ),
+        hostile_keys = options.hostile_keys,
         tessie_max_response_bytes = options.tessie_max_response_bytes,
         tessie_keys = options.tessie_keys,
         teslamate_table = teslamate_table(dir, simulator, options),
@@ -239,13 +258,26 @@ pub async fn connect(
     Recorder,
     Arc<Mutex<String>>,
 ) {
+    connect_with_env(config, cache, &[]).await
+}
+
+pub async fn connect_with_env(
+    config: &Path,
+    cache: &Path,
+    env: &[(String, String)],
+) -> (
+    RunningService<RoleClient, Recorder>,
+    Recorder,
+    Arc<Mutex<String>>,
+) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
     command
         .arg("serve")
         .arg("--config")
         .arg(config)
         .env("CARPORT_CACHE_DIR", cache)
-        .env("CARPORT_LOG", "info");
+        .env("CARPORT_LOG", "info")
+        .envs(env.iter().map(|(name, value)| (name, value)));
     let (transport, stderr) = TokioChildProcess::builder(command)
         .stderr(Stdio::piped())
         .spawn()

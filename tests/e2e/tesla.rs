@@ -28,6 +28,12 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
     } else {
         format!("[{url:?}]")
     };
+    // With two origins allowed, each credential must say which it is for: here, both regions.
+    let origins = if allow_other_region {
+        format!("origins = {allow}\n")
+    } else {
+        String::new()
+    };
     let token_file = dir.join("tesla-token").display().to_string();
     let refresh_file = dir.join("tesla-refresh-token");
     let (auth_setting, secrets) = match auth {
@@ -35,7 +41,7 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
             std::fs::write(&token_file, Vendor::Fleet.token()).unwrap();
             (
                 "token",
-                format!("[plugins.tesla.secrets.token]\nfile = {token_file:?}\n"),
+                format!("[plugins.tesla.secrets.token]\nfile = {token_file:?}\n{origins}"),
             )
         }
         Auth::OAuth => {
@@ -45,9 +51,9 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
             (
                 "oauth",
                 format!(
-                    "[plugins.tesla.secrets.refresh]\nfile = {:?}\n\
+                    "[plugins.tesla.secrets.refresh]\nfile = {:?}\n{origins}\
                      [plugins.tesla.oauth.fleet]\ntoken_url = \"{url}/oauth2/v3/token\"\n\
-                     client_id = \"carport-test\"\nrefresh_token = \"refresh\"\n",
+                     client_id = \"carport-test\"\nrefresh_token = \"refresh\"\n{origins}",
                     refresh_file.display().to_string()
                 ),
             )

@@ -32,6 +32,8 @@ pub struct Grants {
     pub secrets: secrets::SecretGrants,
     pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
     pub state: state::PluginState,
+    /// How many more lines the plugin may log now; shared by all its calls.
+    pub log_budget: std::sync::Mutex<log::LogBudget>,
 }
 
 /// The store data of one call: the plugin's grants plus this call's deadline and progress sink.

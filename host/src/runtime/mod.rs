@@ -3,6 +3,9 @@
 //! Every call gets a fresh instance from a pre-linked [`PluginPre`] (~15 µs), its own store
 //! with a memory cap, and a wall-clock deadline enforced by epoch interruption. A trap, a
 //! timeout or an exhausted memory cap ends that call only; the plugin's next call starts clean.
+//! A plugin runs at most `max_concurrent_calls` calls at once, each on a thread of its own, so
+//! a plugin that spins on every one of them leaves the async runtime (and every other plugin)
+//! to the operating system's fair scheduling.
 
 pub mod cache;
 pub mod limits;
@@ -19,10 +22,11 @@ use wasmtime::{Config as EngineConfig, Engine, Store, Trap, UpdateDeadline};
 
 use crate::capabilities::{
     self, CallContext, CallState, Grants, Output, PluginPre, Tool, ToolError,
-    http::Egress,
+    http::{CredentialScope, Egress},
+    log::LogBudget,
     progress::ProgressSink,
     secrets::{SecretGrant, SecretGrants, SecretSource},
-    state::PluginState,
+    state::{PluginState, StateQuota},
 };
 use crate::config::{Config, PluginConfig};
 use cache::ComponentCache;
@@ -33,6 +37,12 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// `describe` runs at start-up; a plugin that takes longer is not worth waiting for.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 const WIT_WORLD: &str = "carport:provider/plugin@0.1.0";
+/// Bounds on what a plugin says about itself: it reaches the assistant's instructions and tool
+/// list, where it must stay short and cannot pose as carport.
+const MAX_SUMMARY_CHARS: usize = 400;
+const MAX_VERSION_CHARS: usize = 32;
+const MAX_TITLE_CHARS: usize = 100;
+const MAX_DESCRIPTION_CHARS: usize = 4000;
 
 pub struct Runtime {
     engine: Engine,
@@ -73,6 +83,10 @@ pub struct LoadedPlugin {
     settings: Vec<(String, String)>,
     timeout: Duration,
     memory_bytes: usize,
+    max_result_bytes: u64,
+    /// One permit per call that may run at once.
+    calls: Arc<tokio::sync::Semaphore>,
+    max_concurrent_calls: u32,
 }
 
 /// A tool as the MCP layer sees it.
@@ -84,6 +98,7 @@ pub struct ToolEntry {
     pub input_schema: Value,
     pub output_schema: Option<Value>,
     validator: jsonschema::Validator,
+    output_validator: Option<jsonschema::Validator>,
 }
 
 /// Every loaded plugin and its tools, plus what failed to load.
@@ -101,12 +116,44 @@ pub struct Registry {
 #[derive(Debug)]
 pub enum CallError {
     UnknownTool(String),
-    Disabled { tool: String, table: String },
-    InvalidArguments { tool: String, reasons: Vec<String> },
-    Plugin { plugin: String, error: ToolError },
-    Timeout { plugin: String, limit: Duration },
-    OutOfMemory { plugin: String, limit_mib: usize },
-    Crashed { plugin: String, trap: String },
+    Disabled {
+        tool: String,
+        table: String,
+    },
+    InvalidArguments {
+        tool: String,
+        reasons: Vec<String>,
+    },
+    Plugin {
+        plugin: String,
+        error: ToolError,
+    },
+    Timeout {
+        plugin: String,
+        limit: Duration,
+    },
+    OutOfMemory {
+        plugin: String,
+        limit_mib: usize,
+    },
+    Crashed {
+        plugin: String,
+        trap: String,
+    },
+    Busy {
+        plugin: String,
+        limit: u32,
+    },
+    ResultTooLarge {
+        plugin: String,
+        bytes: u64,
+        limit: u64,
+    },
+    InvalidOutput {
+        tool: String,
+        plugin: String,
+        reasons: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for CallError {
@@ -168,6 +215,30 @@ impl std::fmt::Display for CallError {
                 formatter,
                 "plugin `{plugin}` crashed ({trap}); this is a bug in the plugin, the server \
                  keeps running"
+            ),
+            CallError::Busy { plugin, limit } => write!(
+                formatter,
+                "plugin `{plugin}` is already running {limit} calls, its limit \
+                 (max_concurrent_calls under [plugins.{plugin}]); try again when one has finished"
+            ),
+            CallError::ResultTooLarge {
+                plugin,
+                bytes,
+                limit,
+            } => write!(
+                formatter,
+                "plugin `{plugin}` returned a {bytes}-byte result, more than its {limit}-byte \
+                 limit (max_result_bytes under [plugins.{plugin}]); ask for less, e.g. a smaller page"
+            ),
+            CallError::InvalidOutput {
+                tool,
+                plugin,
+                reasons,
+            } => write!(
+                formatter,
+                "plugin `{plugin}` returned a result for {tool} that does not match the tool's own \
+                 output schema ({}); this is a bug in the plugin",
+                reasons.join("; ")
             ),
         }
     }
@@ -272,24 +343,43 @@ impl Registry {
                     (None, Some(file)) => SecretSource::File(config.resolve(file)),
                     (None, None) => unreachable!("Config::validate requires one source"),
                 };
+                let origins = plugin_config
+                    .credential_origins(&secret.origins)
+                    .unwrap_or_default();
+                let scope = CredentialScope::new(
+                    &origins,
+                    secret.origins.is_some(),
+                    secret.header.as_deref(),
+                )
+                .with_context(|| format!("[plugins.{id}.secrets.{name}] origins"))?;
                 let grant = SecretGrant {
                     source,
                     readable: secret.readable,
+                    scope,
                 };
-                (name.clone(), grant)
+                Ok((name.clone(), grant))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let oauth = plugin_config
             .oauth
             .iter()
             .map(|(name, grant)| {
-                let loaded = capabilities::oauth::OAuthGrant::new(id, name, grant)
+                let origins = plugin_config
+                    .credential_origins(&grant.origins)
+                    .unwrap_or_default();
+                let scope = CredentialScope::new(&origins, grant.origins.is_some(), None)
+                    .with_context(|| format!("[plugins.{id}.oauth.{name}] origins"))?;
+                let loaded = capabilities::oauth::OAuthGrant::new(id, name, grant, scope)
                     .with_context(|| format!("[plugins.{id}.oauth.{name}]"))?;
                 Ok((name.clone(), loaded))
             })
             .collect::<Result<_>>()?;
         let state_dir = config.data_dir().join("state").join(id);
-        let state = PluginState::open(id, &state_dir)
+        let quota = StateQuota {
+            max_bytes: plugin_config.state_max_bytes,
+            max_keys: plugin_config.state_max_keys,
+        };
+        let state = PluginState::open(id, &state_dir, quota)
             .with_context(|| format!("cannot open its state directory {}", state_dir.display()))?;
         let mut plugin = LoadedPlugin {
             id: id.to_string(),
@@ -303,6 +393,7 @@ impl Registry {
                 secrets: SecretGrants::new(id, secret_grants),
                 oauth,
                 state,
+                log_budget: std::sync::Mutex::new(LogBudget::new()),
             }),
             settings: plugin_config
                 .settings
@@ -312,6 +403,11 @@ impl Registry {
             timeout: Duration::from_secs(plugin_config.timeout_seconds),
             memory_bytes: usize::try_from(plugin_config.memory_mib.saturating_mul(1024 * 1024))
                 .unwrap_or(usize::MAX),
+            max_result_bytes: plugin_config.max_result_bytes,
+            calls: Arc::new(tokio::sync::Semaphore::new(
+                plugin_config.max_concurrent_calls as usize,
+            )),
+            max_concurrent_calls: plugin_config.max_concurrent_calls,
         };
 
         let info = plugin
@@ -325,8 +421,8 @@ impl Registry {
                 info.id
             );
         }
-        plugin.version = info.version;
-        plugin.summary = info.summary;
+        plugin.version = one_line(&info.version, MAX_VERSION_CHARS);
+        plugin.summary = one_line(&info.summary, MAX_SUMMARY_CHARS);
         let plugin = Arc::new(plugin);
         let mut loaded_tools = 0;
         for tool in info.tools {
@@ -406,11 +502,28 @@ impl Registry {
                 reasons,
             });
         }
-        entry
+        let output = entry
             .plugin
-            .call_tool(&entry.tool.name, &arguments.to_string(), progress)
-            .await
+            .clone()
+            .call_tool(entry.tool.name.clone(), arguments.to_string(), progress)
+            .await?;
+        entry.check_output(&output)?;
+        Ok(output)
     }
+}
+
+/// Plugin-supplied text on one line (line breaks and other control characters become spaces)
+/// and at most `max_chars` long.
+fn one_line(text: &str, max_chars: usize) -> String {
+    let mut line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max_chars)
+        .collect();
+    if text.chars().count() > max_chars {
+        line.push('…');
+    }
+    line
 }
 
 impl ToolEntry {
@@ -438,13 +551,35 @@ impl ToolEntry {
         }
         let validator = jsonschema::validator_for(&input_schema)
             .map_err(|error| problem(format!("its input schema is invalid: {error}")))?;
-        let output_schema = match &tool.output_schema {
+        let output_schema: Option<Value> = match &tool.output_schema {
             Some(text) => Some(
                 serde_json::from_str(text)
                     .map_err(|error| problem(format!("its output schema is not JSON: {error}")))?,
             ),
             None => None,
         };
+        let output_validator =
+            match &output_schema {
+                Some(schema) => {
+                    if schema.get("type").and_then(Value::as_str) != Some("object") {
+                        return Err(problem("its output schema must be of type object".into()));
+                    }
+                    Some(jsonschema::validator_for(schema).map_err(|error| {
+                        problem(format!("its output schema is invalid: {error}"))
+                    })?)
+                }
+                None => None,
+            };
+        let mut tool = tool;
+        tool.title = one_line(&tool.title, MAX_TITLE_CHARS);
+        if tool.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            tool.description = tool
+                .description
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS)
+                .collect();
+            tool.description.push('…');
+        }
         Ok(ToolEntry {
             exposed_name,
             plugin,
@@ -452,7 +587,38 @@ impl ToolEntry {
             input_schema,
             output_schema,
             validator,
+            output_validator,
         })
+    }
+
+    /// A tool with an output schema must return structured data that matches it: MCP clients
+    /// trust `structuredContent` to.
+    fn check_output(&self, output: &Output) -> Result<(), CallError> {
+        let Some(validator) = &self.output_validator else {
+            return Ok(());
+        };
+        let invalid = |reasons: Vec<String>| CallError::InvalidOutput {
+            tool: self.exposed_name.clone(),
+            plugin: self.plugin.id.clone(),
+            reasons,
+        };
+        let Some(text) = &output.structured else {
+            return Err(invalid(vec!["no structured result".into()]));
+        };
+        let value: Value = serde_json::from_str(text)
+            .map_err(|error| invalid(vec![format!("not JSON: {error}")]))?;
+        let reasons: Vec<String> = validator
+            .iter_errors(&value)
+            .take(5)
+            .map(|error| match error.instance_path().as_str() {
+                "" => error.to_string(),
+                path => format!("{path}: {error}"),
+            })
+            .collect();
+        match reasons.is_empty() {
+            true => Ok(()),
+            false => Err(invalid(reasons)),
+        }
     }
 }
 
@@ -467,7 +633,38 @@ impl LoadedPlugin {
         described.map_err(|error| self.classify(&store, timeout, error))
     }
 
+    /// Runs one call on a thread of its own, if the plugin has a call to spare.
     async fn call_tool(
+        self: Arc<Self>,
+        name: String,
+        arguments: String,
+        progress: Option<ProgressSink>,
+    ) -> Result<Output, CallError> {
+        let permit = self
+            .calls
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CallError::Busy {
+                plugin: self.id.clone(),
+                limit: self.max_concurrent_calls,
+            })?;
+        let runtime = tokio::runtime::Handle::current();
+        let plugin = self.clone();
+        // The permit lives as long as the guest runs, even when the caller gave up waiting.
+        let running = tokio::task::spawn_blocking(move || {
+            let outcome = runtime.block_on(plugin.run_tool(&name, &arguments, progress));
+            drop(permit);
+            outcome
+        });
+        running.await.unwrap_or_else(|error| {
+            Err(CallError::Crashed {
+                plugin: self.id.clone(),
+                trap: format!("the host thread running it failed: {error}"),
+            })
+        })
+    }
+
+    async fn run_tool(
         &self,
         name: &str,
         arguments: &str,
@@ -482,7 +679,18 @@ impl LoadedPlugin {
             .call_call_tool(&mut store, name, arguments, &context)
             .await;
         match called {
-            Ok(Ok(output)) => Ok(output),
+            Ok(Ok(output)) => {
+                let bytes =
+                    (output.text.len() + output.structured.as_ref().map_or(0, String::len)) as u64;
+                if bytes > self.max_result_bytes {
+                    return Err(CallError::ResultTooLarge {
+                        plugin: self.id.clone(),
+                        bytes,
+                        limit: self.max_result_bytes,
+                    });
+                }
+                Ok(output)
+            }
             Ok(Err(error)) => Err(CallError::Plugin {
                 plugin: self.id.clone(),
                 error,
