@@ -617,3 +617,468 @@ async fn credentials_are_not_sent_over_plain_http_beyond_loopback() {
         "{text}"
     );
 }
+
+/// Gap 1: an allowed path prefix ends on a segment boundary.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_prefix_admits_its_segment_only() {
+    let echo = Echo::start(None).await;
+    let harness = Harness::start_with(Options {
+        hostile_allow: vec![format!("{}/api", echo.origin)],
+        ..Options::default()
+    })
+    .await;
+    for path in ["/apix", "/api-admin/x", "/api/../admin"] {
+        let refused = fetch(&harness, json!({"url": format!("{}{path}", echo.origin)})).await;
+        let text = text_of(&refused);
+        assert!(is_error(&refused), "{path}: {text}");
+        assert!(text.contains("is not in its egress allowlist"), "{text}");
+    }
+    assert!(echo.received().is_empty(), "a refused path was requested");
+    for path in ["/api", "/api/v1"] {
+        let reached = fetch(&harness, json!({"url": format!("{}{path}", echo.origin)})).await;
+        assert!(!is_error(&reached), "{path}: {}", text_of(&reached));
+    }
+    assert_eq!(echo.received().len(), 2);
+}
+
+/// Gap 1: `*.wildcard.carport.test` admits its own subdomains, not the rest of
+/// `carport.test`. In a loopback-only namespace: before the fix the name was looked up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wildcard_keeps_its_whole_domain() {
+    if rerun_in_loopback_namespace(
+        "a_wildcard_keeps_its_whole_domain",
+        "10.0.0.9 a.wildcard.carport.test evil.carport.test\n",
+    )
+    .await
+    {
+        return;
+    }
+    let harness = Harness::start_with(Options {
+        hostile_allow: vec!["http://*.wildcard.carport.test".into()],
+        ..Options::default()
+    })
+    .await;
+    let refused = fetch(&harness, json!({"url": "http://evil.carport.test/"})).await;
+    let text = text_of(&refused);
+    assert!(
+        text.contains("http://evil.carport.test is not in its egress allowlist"),
+        "{text}"
+    );
+    // Its own subdomain passes the allowlist (and is then refused for its private address).
+    let admitted = fetch(&harness, json!({"url": "http://a.wildcard.carport.test/"})).await;
+    let text = text_of(&admitted);
+    assert!(text.contains("it resolves to 10.0.0.9"), "{text}");
+}
+
+/// Gap 5: a log flood is cut to a budget, each line stays one line, and what was dropped is
+/// counted in the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_flood_is_limited_and_cannot_forge_lines() {
+    let harness = Harness::start_with(Options {
+        hostile_timeout_seconds: 30,
+        ..Options::default()
+    })
+    .await;
+    let flooded = harness
+        .call("hostile_log_flood", json!({"lines": 20000}))
+        .await;
+    assert!(!is_error(&flooded), "{}", text_of(&flooded));
+    // After a pause the budget has refilled: the next line reports what was dropped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    harness.call("hostile_log_flood", json!({"lines": 1})).await;
+    tessie_still_works(&harness).await;
+    let log = harness.stderr.lock().unwrap().clone();
+    let logged = log.matches("forged by hostile").count();
+    assert!(
+        (1..=200).contains(&logged),
+        "{logged} of 20001 lines logged"
+    );
+    assert!(
+        !log.lines()
+            .any(|line| line.starts_with("2026-01-01T00:00:00Z")),
+        "a plugin forged a log line"
+    );
+    assert!(
+        log.contains("\\n2026-01-01T00:00:00Z  INFO carport: forged"),
+        "{log}"
+    );
+    assert!(
+        log.contains("log lines of this plugin were dropped"),
+        "{log}"
+    );
+}
+
+/// Gap 5: a progress flood neither grows the server nor holds up the answer: reports beyond a
+/// small budget are dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_progress_flood_is_dropped_not_queued() {
+    let harness = Harness::start_with(Options {
+        hostile_timeout_seconds: 60,
+        ..Options::default()
+    })
+    .await;
+    let started = Instant::now();
+    let flooded = harness
+        .call_with_progress("hostile_progress_flood", json!({"reports": 300000}))
+        .await;
+    let took = started.elapsed();
+    assert!(!is_error(&flooded), "{}", text_of(&flooded));
+    assert!(
+        text_of(&flooded).contains("reported progress 300000 times"),
+        "{}",
+        text_of(&flooded)
+    );
+    let forwarded = harness.recorder.progress.lock().unwrap().len();
+    let budget = 10 + 5 * took.as_secs() as usize + 5;
+    assert!(
+        (1..=budget).contains(&forwarded),
+        "{forwarded} of 300000 reports forwarded in {took:?}"
+    );
+    tessie_still_works(&harness).await;
+}
+
+/// Gap 5: a tool's result has a size cap, per plugin.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_result_is_refused() {
+    let harness = Harness::start_with(Options {
+        hostile_keys: "max_result_bytes = 100000".into(),
+        ..Options::default()
+    })
+    .await;
+    let small = harness
+        .call("hostile_big_result", json!({"bytes": 1000}))
+        .await;
+    assert!(!is_error(&small), "{}", text_of(&small));
+    let text = attack_with(&harness, "big_result", json!({"bytes": 200000})).await;
+    assert!(
+        text.contains("returned a 200000-byte result, more than its 100000-byte limit"),
+        "{text}"
+    );
+    assert!(
+        text.contains("max_result_bytes under [plugins.hostile]"),
+        "{text}"
+    );
+    tessie_still_works(&harness).await;
+}
+
+async fn attack_with(harness: &Harness, name: &str, arguments: Value) -> String {
+    let result = harness.call(&format!("hostile_{name}"), arguments).await;
+    let text = text_of(&result);
+    assert!(is_error(&result), "attack {name} was not stopped: {text}");
+    text
+}
+
+/// Gap 9: a plugin runs at most `max_concurrent_calls` calls; one more is refused at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_beyond_the_concurrency_limit_are_refused() {
+    let harness = Harness::start_with(Options {
+        hostile_timeout_seconds: 3,
+        hostile_keys: "max_concurrent_calls = 2".into(),
+        ..Options::default()
+    })
+    .await;
+    let spins = async {
+        tokio::join!(
+            harness.call("hostile_spin", json!({})),
+            harness.call("hostile_spin", json!({}))
+        )
+    };
+    let extra = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        harness.call("hostile_spin", json!({})).await
+    };
+    let ((first, second), extra) = tokio::join!(spins, extra);
+    assert!(text_of(&first).contains("ran past its 3 s time limit"));
+    assert!(text_of(&second).contains("ran past its 3 s time limit"));
+    let text = text_of(&extra);
+    assert!(
+        text.contains("plugin `hostile` is already running 2 calls"),
+        "{text}"
+    );
+    assert!(
+        text.contains("max_concurrent_calls under [plugins.hostile]"),
+        "{text}"
+    );
+    // Once they ended, the plugin takes calls again.
+    let again = harness
+        .call("hostile_big_result", json!({"bytes": 10}))
+        .await;
+    assert!(!is_error(&again), "{}", text_of(&again));
+}
+
+/// Gap 9: with a single runtime worker thread, a plugin spinning on all its calls does not
+/// slow another plugin's call (before: over a second).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saturated_plugin_does_not_slow_another_with_one_worker_thread() {
+    let harness = Harness::start_with(Options {
+        hostile_timeout_seconds: 5,
+        server_env: vec![("TOKIO_WORKER_THREADS".into(), "1".into())],
+        ..Options::default()
+    })
+    .await;
+    let spins = async {
+        tokio::join!(
+            harness.call("hostile_spin", json!({})),
+            harness.call("hostile_spin", json!({})),
+            harness.call("hostile_spin", json!({})),
+            harness.call("hostile_spin", json!({}))
+        )
+    };
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut slowest = Duration::ZERO;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let result = harness.call("tessie_tesla_state", json!({})).await;
+            assert!(!is_error(&result), "{}", text_of(&result));
+            slowest = slowest.max(started.elapsed());
+        }
+        slowest
+    };
+    let (spun, slowest) = tokio::join!(spins, other);
+    assert!(is_error(&spun.0) && is_error(&spun.3));
+    assert!(
+        slowest < Duration::from_millis(700),
+        "a tessie call took {slowest:?} beside a saturated plugin"
+    );
+}
+
+/// Gap 7: waiting for an OAuth token (a silent token endpoint, or another call's refresh)
+/// ends by the call's deadline, not the token endpoint's own 30 s timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_for_a_token_ends_by_the_call_deadline() {
+    let silent = silent_server().await;
+    let harness = Harness::start_with(Options {
+        hostile_keys: format!(
+            "[plugins.hostile.oauth.slow]\ntoken_url = \"{silent}/token\"\nclient_id = \"c\"\n\
+             client_secret = \"token\"\norigins = [\"http://127.0.0.1:1\"]\n"
+        ),
+        ..Options::default()
+    })
+    .await;
+    let target = harness.simulator.url(carport::simulator::Vendor::Tessie);
+    let started = Instant::now();
+    let (first, second) = tokio::join!(
+        fetch(
+            &harness,
+            json!({"url": format!("{target}/x"), "oauth": "slow"})
+        ),
+        fetch(
+            &harness,
+            json!({"url": format!("{target}/x"), "oauth": "slow"})
+        )
+    );
+    let took = started.elapsed();
+    // The origins do not include the target: refused before any wait.
+    assert!(text_of(&first).contains("may not send the access token of `slow`"));
+    assert!(text_of(&second).contains("may not send the access token of `slow`"));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    drop(harness);
+
+    let harness = Harness::start_with(Options {
+        hostile_keys: "[plugins.hostile.oauth.slow]\n".to_string()
+            + &format!(
+                "token_url = \"{silent}/token\"\nclient_id = \"c\"\nclient_secret = \"token\"\n"
+            ),
+        ..Options::default()
+    })
+    .await;
+    let target = harness.simulator.url(carport::simulator::Vendor::Tessie);
+    let started = Instant::now();
+    let (first, second) = tokio::join!(
+        fetch(
+            &harness,
+            json!({"url": format!("{target}/x"), "oauth": "slow"})
+        ),
+        fetch(
+            &harness,
+            json!({"url": format!("{target}/x"), "oauth": "slow"})
+        )
+    );
+    let took = started.elapsed();
+    for result in [&first, &second] {
+        // The host gives up at the deadline, or the guest is stopped there right after.
+        let text = text_of(result);
+        assert!(is_error(result), "{text}");
+        assert!(
+            text.contains("Timeout") || text.contains("ran past its 2 s time limit"),
+            "{text}"
+        );
+    }
+    assert!(
+        took < Duration::from_secs(10),
+        "the calls waited {took:?} for a token, past their 2 s deadline"
+    );
+    tessie_still_works(&harness).await;
+}
+
+/// Gap 6: state has quotas of bytes and keys, is private to carport's user, and concurrent
+/// writes to one key never mix.
+#[tokio::test(flavor = "multi_thread")]
+async fn state_has_quotas_private_files_and_atomic_concurrent_writes() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let harness = Harness::start_with(Options {
+        hostile_timeout_seconds: 30,
+        hostile_keys: "state_max_keys = 5\nstate_max_bytes = 1000000".into(),
+        ..Options::default()
+    })
+    .await;
+    let text = attack_with(&harness, "state_fill", json!({"size": 1000})).await;
+    assert!(text.contains("stored 5 keys, then"), "{text}");
+    assert!(
+        text.contains("state_max_keys under [plugins.hostile]"),
+        "{text}"
+    );
+    for key in 0..5 {
+        harness
+            .call(
+                "hostile_state_write",
+                json!({"key": format!("key-{key}"), "size": 1}),
+            )
+            .await;
+    }
+    let text = attack_with(&harness, "state_fill", json!({"size": 300000})).await;
+    assert!(text.contains("stored 3 keys, then"), "{text}");
+    assert!(
+        text.contains("over its 1000000-byte limit (state_max_bytes"),
+        "{text}"
+    );
+
+    let folder = harness.dir.path().join("data/state/hostile");
+    let (one, two) = tokio::join!(
+        harness.call(
+            "hostile_state_write",
+            json!({"key": "key-0", "byte": 1, "size": 200000, "times": 20})
+        ),
+        harness.call(
+            "hostile_state_write",
+            json!({"key": "key-0", "byte": 2, "size": 200000, "times": 20})
+        )
+    );
+    assert!(!is_error(&one), "{}", text_of(&one));
+    assert!(!is_error(&two), "{}", text_of(&two));
+    let value = std::fs::read(folder.join("key-0")).unwrap();
+    assert_eq!(value.len(), 200000);
+    assert!(
+        value.iter().all(|byte| *byte == value[0]),
+        "two writes mixed"
+    );
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode(&folder) & 0o777, 0o700);
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(
+            !path.file_name().unwrap().to_string_lossy().starts_with('.'),
+            "temporary file left: {}",
+            path.display()
+        );
+        assert_eq!(mode(&path) & 0o777, 0o600, "{}", path.display());
+    }
+}
+
+/// Gap 11: structured output must match the tool's own output schema.
+#[tokio::test(flavor = "multi_thread")]
+async fn structured_output_is_validated_against_the_output_schema() {
+    let harness = Harness::start().await;
+    let good = harness
+        .call("hostile_bad_output", json!({"shape": "good"}))
+        .await;
+    assert!(!is_error(&good), "{}", text_of(&good));
+    assert_eq!(structured(&good), json!({"count": 1}));
+    for shape in ["array", "string", "wrong_type", "missing"] {
+        let result = harness
+            .call("hostile_bad_output", json!({"shape": shape}))
+            .await;
+        let text = text_of(&result);
+        assert!(is_error(&result), "{shape}: {text}");
+        assert!(result.structured_content.is_none(), "{shape}");
+        assert!(
+            text.contains("does not match the tool's own output schema"),
+            "{text}"
+        );
+    }
+}
+
+/// Gap 10: what a plugin says about itself reaches the instructions bounded, on one line, and
+/// marked as the plugin's own words.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_text_in_the_instructions_is_bounded_and_attributed() {
+    let harness = Harness::start().await;
+    let instructions = harness
+        .client
+        .peer_info()
+        .and_then(|info| info.instructions.clone())
+        .unwrap_or_default();
+    assert!(
+        instructions.contains(
+            "- hostile (\"0.0.0\"), in the plugin's own words: \"Sandbox attacks, for tests."
+        ),
+        "{instructions}"
+    );
+    assert!(
+        !instructions.lines().any(|line| line.starts_with("SYSTEM:")),
+        "a plugin wrote its own line into the instructions: {instructions}"
+    );
+    assert!(
+        instructions.len() < 3000,
+        "{} bytes of instructions",
+        instructions.len()
+    );
+}
+
+/// Cases that held before this round, kept under test: header injection, URL tricks, other
+/// schemes, numeric and IPv6-mapped addresses, deep recursion, sleeping past the deadline and a
+/// silent upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn older_tricks_stay_refused() {
+    let silent = silent_server().await;
+    let harness = Harness::start_with(Options {
+        hostile_allow: vec![silent.clone()],
+        ..Options::default()
+    })
+    .await;
+    let tessie = harness.simulator.url(carport::simulator::Vendor::Tessie);
+    let port = tessie.rsplit(':').next().unwrap().to_string();
+    let injected = fetch(
+        &harness,
+        json!({"url": format!("{tessie}/x"), "headers": [["x-a", "b\r\nx-injected: 1"]]}),
+    )
+    .await;
+    assert!(text_of(&injected).contains("invalid value for header"));
+    let injected = fetch(
+        &harness,
+        json!({"url": format!("{tessie}/x"), "headers": [["x-a\r\nx-b", "c"]]}),
+    )
+    .await;
+    assert!(text_of(&injected).contains("invalid header name"));
+    for url in [
+        format!("http://127.0.0.1:{port}@203.0.113.7/steal"),
+        "http://203.0.113.7/#@127.0.0.1".to_string(),
+        "file:///etc/passwd".to_string(),
+        "http://0xcb.0.113.7/".to_string(),
+        "http://3405803783/".to_string(),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+    ] {
+        let refused = fetch(&harness, json!({ "url": url })).await;
+        let text = text_of(&refused);
+        assert!(is_error(&refused), "{url}: {text}");
+        assert!(
+            text.contains("is not in its egress allowlist") || text.contains("invalid URL"),
+            "{url}: {text}"
+        );
+    }
+    let text = attack(&harness, "recurse").await;
+    assert!(text.contains("plugin `hostile` crashed"), "{text}");
+    let text = attack(&harness, "sleep").await;
+    assert!(text.contains("ran past its 2 s time limit"), "{text}");
+    let started = Instant::now();
+    let silent_answer = fetch(&harness, json!({"url": format!("{silent}/x")})).await;
+    let text = text_of(&silent_answer);
+    assert!(
+        text.contains("Timeout") || text.contains("ran past its 2 s time limit"),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    tessie_still_works(&harness).await;
+}

@@ -3,8 +3,9 @@
 //! Each plugin gets its own clients whose redirect policy re-checks the allowlist, so a vendor
 //! (or a hostile plugin's accomplice) cannot bounce a request to another host. Host names are
 //! resolved by carport itself and only vetted addresses are connected to: a name that resolves
-//! (or is re-pointed, DNS rebinding) to a loopback, private or link-local address is refused
-//! unless an `allow` entry names that address literally. Proxy settings from the environment
+//! (or is re-pointed, DNS rebinding) to a loopback, private or link-local address is refused;
+//! such an address is reachable only through an `allow` entry that names it literally
+//! (`http://192.168.1.20:8080`), which never goes through name resolution. Proxy settings from the environment
 //! never apply.
 //!
 //! Credentials named by the plugin are looked up in its grants and attached here, marked
@@ -112,15 +113,6 @@ impl EgressRule {
             Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
             None => false,
         }
-    }
-
-    /// The address this rule names literally, if its host is one.
-    fn literal_address(&self) -> Option<IpAddr> {
-        self.host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .ok()
     }
 }
 
@@ -253,30 +245,29 @@ impl std::fmt::Display for AddressRefused {
 
 impl std::error::Error for AddressRefused {}
 
-/// carport's own resolution step: reqwest connects only to the addresses this returns.
+/// carport's own resolution step: reqwest connects only to the addresses this returns. URLs
+/// with a literal address skip it: the allowlist has matched that address exactly.
 struct VettingResolver {
     plugin_id: String,
-    /// Addresses that `allow` entries name literally.
-    named: Vec<IpAddr>,
 }
 
 impl reqwest::dns::Resolve for VettingResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let name = name.as_str().to_string();
         let plugin = self.plugin_id.clone();
-        let named = self.named.clone();
         Box::pin(async move {
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
             let (vetted, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
                 .into_iter()
-                .partition(|address| is_public(address.ip()) || named.contains(&address.ip()));
+                .partition(|address| is_public(address.ip()));
             if vetted.is_empty() && !refused.is_empty() {
                 let address = refused[0].ip();
                 let refusal = AddressRefused(format!(
                     "plugin `{plugin}` may not reach {name}: it resolves to {address}, a \
                      loopback, private or link-local address; carport connects to those only \
-                     when an `allow` entry under [plugins.{plugin}] names the address itself"
+                     when an `allow` entry under [plugins.{plugin}] names the address itself \
+                     (e.g. http://192.168.1.20:8080), never through a name"
                 ));
                 return Err(Box::new(refusal) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -320,10 +311,6 @@ impl Egress {
         let rules = Arc::new(rules);
         let resolver = Arc::new(VettingResolver {
             plugin_id: plugin_id.to_string(),
-            named: rules
-                .iter()
-                .filter_map(EgressRule::literal_address)
-                .collect(),
         });
         Ok(Egress {
             plugin_id: plugin_id.to_string(),
