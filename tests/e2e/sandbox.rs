@@ -761,6 +761,33 @@ async fn an_oversized_result_is_refused() {
     tessie_still_works(&harness).await;
 }
 
+/// Gap 4: buffers the host fills for a plugin are bounded: request headers here (before, tens
+/// of thousands of headers went into the host's request, and past 32768 its header map panics).
+#[tokio::test(flavor = "multi_thread")]
+async fn request_headers_are_bounded() {
+    let harness = Harness::start_with(Options {
+        hostile_timeout_seconds: 30,
+        ..Options::default()
+    })
+    .await;
+    let tessie = harness.simulator.url(carport::simulator::Vendor::Tessie);
+    let headers: Vec<Value> = (0..40000)
+        .map(|index| json!([format!("x-h{index}"), "v"]))
+        .collect();
+    let refused = fetch(
+        &harness,
+        json!({"url": format!("{tessie}/x"), "headers": headers}),
+    )
+    .await;
+    let text = text_of(&refused);
+    assert!(is_error(&refused), "{text}");
+    assert!(
+        text.contains("tried to send 40000 headers") && text.contains("the limit is 100 headers"),
+        "{text}"
+    );
+    tessie_still_works(&harness).await;
+}
+
 async fn attack_with(harness: &Harness, name: &str, arguments: Value) -> String {
     let result = harness.call(&format!("hostile_{name}"), arguments).await;
     let text = text_of(&result);

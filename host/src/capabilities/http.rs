@@ -29,6 +29,9 @@ use super::secrets::SecretValue;
 
 const MAX_REDIRECTS: usize = 5;
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Request headers a plugin may set, and their bytes together: the host's buffers stay small.
+const MAX_REQUEST_HEADERS: usize = 100;
+const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
 /// What a plugin receives instead of a credential value echoed back by a server.
 const REDACTED: &str = "[redacted by carport]";
 /// Headers the plugin may not set: they belong to the transport.
@@ -345,6 +348,18 @@ impl Egress {
             Some(_) => &self.credentialed_client,
             None => &self.client,
         };
+        let header_bytes: usize = request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        if request.headers.len() > MAX_REQUEST_HEADERS || header_bytes > MAX_REQUEST_HEADER_BYTES {
+            return Err(Error::Denied(format!(
+                "plugin `{plugin}` tried to send {} headers of {header_bytes} bytes; the limit is \
+                 {MAX_REQUEST_HEADERS} headers of {MAX_REQUEST_HEADER_BYTES} bytes together",
+                request.headers.len()
+            )));
+        }
         let mut builder = client.request(method, url.clone());
         for (name, value) in &request.headers {
             if TRANSPORT_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
