@@ -178,6 +178,12 @@ pub fn write_config(dir: &TempDir, simulator: &Simulator, options: &Options) -> 
     let token_file = dir.path().join("tessie-token");
     std::fs::write(&token_file, &options.tessie_token).unwrap();
     let tessie = simulator.url(Vendor::Tessie);
+    let hostile_allow = format!(
+        "{:?}",
+        std::iter::once(tessie.clone())
+            .chain(options.hostile_allow.iter().cloned())
+            .collect::<Vec<_>>()
+    );
     let text = format!(
         r#"
 [carport]
@@ -212,12 +218,7 @@ origins = [{tessie:?}]
         hostile_component = components.join("hostile.wasm").display().to_string(),
         token_file = token_file.display().to_string(),
         hostile_timeout = options.hostile_timeout_seconds,
-        hostile_allow = format!(
-            "{:?}",
-            std::iter::once(tessie.clone())
-                .chain(options.hostile_allow.iter().cloned())
-                .collect::<Vec<_>>()
-        ),
+        hostile_allow = hostile_allow,
         hostile_keys = options.hostile_keys,
         tessie_max_response_bytes = options.tessie_max_response_bytes,
         tessie_keys = options.tessie_keys,

@@ -751,7 +751,7 @@ async fn an_oversized_result_is_refused() {
     assert!(!is_error(&small), "{}", text_of(&small));
     let text = attack_with(&harness, "big_result", json!({"bytes": 200000})).await;
     assert!(
-        text.contains("returned a 200000-byte result, more than its 100000-byte limit"),
+        text.contains("returned a result larger than its 100000-byte limit"),
         "{text}"
     );
     assert!(
@@ -1021,7 +1021,10 @@ async fn structured_output_is_validated_against_the_output_schema() {
         assert!(is_error(&result), "{shape}: {text}");
         assert!(result.structured_content.is_none(), "{shape}");
         assert!(
-            text.contains("does not match the tool's own output schema"),
+            text.contains(
+                "hostile_bad_output returned structured output that does not match the \
+                 tool's own output schema"
+            ),
             "{text}"
         );
     }

@@ -116,44 +116,15 @@ pub struct Registry {
 #[derive(Debug)]
 pub enum CallError {
     UnknownTool(String),
-    Disabled {
-        tool: String,
-        table: String,
-    },
-    InvalidArguments {
-        tool: String,
-        reasons: Vec<String>,
-    },
-    Plugin {
-        plugin: String,
-        error: ToolError,
-    },
-    Timeout {
-        plugin: String,
-        limit: Duration,
-    },
-    OutOfMemory {
-        plugin: String,
-        limit_mib: usize,
-    },
-    Crashed {
-        plugin: String,
-        trap: String,
-    },
-    Busy {
-        plugin: String,
-        limit: u32,
-    },
-    ResultTooLarge {
-        plugin: String,
-        bytes: u64,
-        limit: u64,
-    },
-    InvalidOutput {
-        tool: String,
-        plugin: String,
-        reasons: Vec<String>,
-    },
+    Disabled { tool: String, table: String },
+    InvalidArguments { tool: String, reasons: Vec<String> },
+    Plugin { plugin: String, error: ToolError },
+    Timeout { plugin: String, limit: Duration },
+    OutOfMemory { plugin: String, limit_mib: usize },
+    Crashed { plugin: String, trap: String },
+    Busy { plugin: String, limit: u32 },
+    ResultTooLarge { plugin: String, limit: u64 },
+    InvalidOutput { tool: String, reasons: Vec<String> },
 }
 
 impl std::fmt::Display for CallError {
@@ -221,23 +192,15 @@ impl std::fmt::Display for CallError {
                 "plugin `{plugin}` is already running {limit} calls, its limit \
                  (max_concurrent_calls under [plugins.{plugin}]); try again when one has finished"
             ),
-            CallError::ResultTooLarge {
-                plugin,
-                bytes,
-                limit,
-            } => write!(
+            CallError::ResultTooLarge { plugin, limit } => write!(
                 formatter,
-                "plugin `{plugin}` returned a {bytes}-byte result, more than its {limit}-byte \
-                 limit (max_result_bytes under [plugins.{plugin}]); ask for less, e.g. a smaller page"
+                "plugin `{plugin}` returned a result larger than its {limit}-byte limit \
+                 (max_result_bytes under [plugins.{plugin}]); ask for less, e.g. a smaller page"
             ),
-            CallError::InvalidOutput {
-                tool,
-                plugin,
-                reasons,
-            } => write!(
+            CallError::InvalidOutput { tool, reasons } => write!(
                 formatter,
-                "plugin `{plugin}` returned a result for {tool} that does not match the tool's own \
-                 output schema ({}); this is a bug in the plugin",
+                "{tool} returned structured output that does not match the tool's own output \
+                 schema ({}); this is a bug in its plugin",
                 reasons.join("; ")
             ),
         }
@@ -599,7 +562,6 @@ impl ToolEntry {
         };
         let invalid = |reasons: Vec<String>| CallError::InvalidOutput {
             tool: self.exposed_name.clone(),
-            plugin: self.plugin.id.clone(),
             reasons,
         };
         let Some(text) = &output.structured else {
@@ -685,7 +647,6 @@ impl LoadedPlugin {
                 if bytes > self.max_result_bytes {
                     return Err(CallError::ResultTooLarge {
                         plugin: self.id.clone(),
-                        bytes,
                         limit: self.max_result_bytes,
                     });
                 }

@@ -255,8 +255,12 @@ fn fetch(arguments: &Value) -> Result<Output, ToolError> {
     }
 }
 
+/// Recurses until the stack runs out (the depth can never reach the end case).
 fn recurse(depth: u64) -> u64 {
     let frame = std::hint::black_box([depth; 64]);
+    if frame[0] == u64::MAX {
+        return frame[63];
+    }
     recurse(frame[0] + 1) + frame[63]
 }
 
