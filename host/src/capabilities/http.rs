@@ -159,7 +159,8 @@ impl CredentialScope {
         let origin = url.origin().ascii_serialization();
         if !self.rules.iter().any(|rule| rule.allows(url)) {
             return Some(format!(
-                "plugin `{plugin}` may not send {credential} to {origin}: it is bound to other                  origins; to allow it, add \"{origin}\" to `origins` under {table} in plugins.toml"
+                "plugin `{plugin}` may not send {credential} to {origin}: it is bound to other \
+                 origins; to allow it, add \"{origin}\" to `origins` under {table} in plugins.toml"
             ));
         }
         if url.scheme() == "http" && !is_loopback_host(url) && !self.explicit {

@@ -112,7 +112,8 @@ impl SecretGrants {
         }) = self.grants.get(name)
         else {
             return Err(format!(
-                "secret `{name}` of plugin `{plugin}` must be a `file` secret so that carport can                  store its rotated value"
+                "secret `{name}` of plugin `{plugin}` must be a `file` secret so that carport can \
+                 store its rotated value"
             ));
         };
         write_atomically(path, value.as_bytes()).map_err(|error| {
