@@ -410,6 +410,19 @@ async fn credentials_stay_bound_to_their_origins_and_out_of_the_plugins_reach() 
         !text.contains(&token),
         "the plugin read the secret back: {text}"
     );
+    // Nor can it ask for a compressed echo, which redaction could not see into.
+    let compressed = fetch(
+        &harness,
+        json!({"url": format!("{}/echo", echo.origin), "bearer": "echo_key",
+               "headers": [["Accept-Encoding", "gzip"]]}),
+    )
+    .await;
+    assert!(
+        text_of(&compressed)
+            .contains("may not set Accept-Encoding on a request that carries a credential"),
+        "{}",
+        text_of(&compressed)
+    );
 
     // A redirect within the origin keeps the credential; one that leaves it is not followed.
     let same_origin = fetch(

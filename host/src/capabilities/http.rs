@@ -363,9 +363,17 @@ impl Egress {
         }
         let mut builder = client.request(method, url.clone());
         for (name, value) in &request.headers {
-            if TRANSPORT_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            let lowercase = name.to_ascii_lowercase();
+            if TRANSPORT_HEADERS.contains(&lowercase.as_str()) {
                 return Err(Error::Denied(format!(
                     "plugin `{plugin}` may not set the {name} header: the host's HTTP client owns it"
+                )));
+            }
+            // A compressed answer would hide an echoed credential from redaction.
+            if lowercase == "accept-encoding" && request.credential.is_some() {
+                return Err(Error::Denied(format!(
+                    "plugin `{plugin}` may not set {name} on a request that carries a \
+                     credential: the host reads such answers uncompressed"
                 )));
             }
             let name = HeaderName::from_bytes(name.as_bytes())
