@@ -14,6 +14,10 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 95;
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_MEMORY_MIB: u64 = 64;
 pub const DEFAULT_RESOURCE_POLL_SECONDS: u64 = 60;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 4;
+pub const DEFAULT_MAX_RESULT_BYTES: u64 = 4 * 1024 * 1024;
+pub const DEFAULT_STATE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+pub const DEFAULT_STATE_MAX_KEYS: u32 = 1000;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +60,17 @@ pub struct PluginConfig {
     pub max_response_bytes: u64,
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u64,
+    /// Calls of this plugin running at once; one more is refused with an error.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: u32,
+    /// Largest tool result (text plus structured) the plugin may return.
+    #[serde(default = "default_max_result_bytes")]
+    pub max_result_bytes: u64,
+    /// The plugin's whole state: bytes of all values together, and number of keys.
+    #[serde(default = "default_state_max_bytes")]
+    pub state_max_bytes: u64,
+    #[serde(default = "default_state_max_keys")]
+    pub state_max_keys: u32,
     /// Which of the plugin's tools are served, by unprefixed name or glob (`*`, `?`).
     #[serde(default = "every_tool")]
     pub tools: Vec<String>,
@@ -105,6 +120,9 @@ pub struct OAuthConfig {
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
     pub audience: Option<String>,
+    /// Where the access token may be attached (allow-entry syntax); by default the plugin's
+    /// only `allow` entry.
+    pub origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +136,11 @@ pub struct SecretConfig {
     /// requests and the plugin never sees it.
     #[serde(default)]
     pub readable: bool,
+    /// Where the host may attach it (allow-entry syntax); by default the plugin's only
+    /// `allow` entry. Naming an `http://` origin here accepts sending it unencrypted.
+    pub origins: Option<Vec<String>>,
+    /// A header the secret may travel in besides `Authorization` and `X-Api-Key`.
+    pub header: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -149,8 +172,30 @@ fn default_max_response_bytes() -> u64 {
 fn default_memory_mib() -> u64 {
     DEFAULT_MEMORY_MIB
 }
+fn default_max_concurrent_calls() -> u32 {
+    DEFAULT_MAX_CONCURRENT_CALLS
+}
+fn default_max_result_bytes() -> u64 {
+    DEFAULT_MAX_RESULT_BYTES
+}
+fn default_state_max_bytes() -> u64 {
+    DEFAULT_STATE_MAX_BYTES
+}
+fn default_state_max_keys() -> u32 {
+    DEFAULT_STATE_MAX_KEYS
+}
 
 impl PluginConfig {
+    /// The origins a credential may be attached to: its own `origins`, else the plugin's only
+    /// `allow` entry. `None` when that is ambiguous (validation refuses it).
+    pub fn credential_origins(&self, origins: &Option<Vec<String>>) -> Option<Vec<String>> {
+        match origins {
+            Some(origins) => Some(origins.clone()),
+            None if self.allow.len() <= 1 => Some(self.allow.clone()),
+            None => None,
+        }
+    }
+
     /// Whether plugins.toml lets this plugin serve `tool` (its unprefixed name).
     pub fn serves(&self, tool: &str) -> bool {
         let matches = |pattern: &String| wildmatch::WildMatch::new(pattern).matches(tool);
@@ -191,12 +236,22 @@ impl Config {
                      (it prefixes the plugin's tool names)"
                 );
             }
+            let several_origins = |table: String| {
+                anyhow::anyhow!(
+                    "{table}: the plugin may reach several origins, so say which ones this \
+                     credential is for, e.g. origins = [\"{}\"]",
+                    plugin.allow[0]
+                )
+            };
             for (name, secret) in &plugin.secrets {
                 if secret.env.is_some() == secret.file.is_some() {
                     bail!(
                         "[plugins.{id}.secrets.{name}]: give exactly one source, `env = \"VAR\"` \
                          or `file = \"/path\"`"
                     );
+                }
+                if plugin.credential_origins(&secret.origins).is_none() {
+                    return Err(several_origins(format!("[plugins.{id}.secrets.{name}]")));
                 }
             }
             for (name, grant) in &plugin.oauth {
@@ -217,6 +272,9 @@ impl Config {
                          [plugins.{id}.secrets.{secret}] must use `file`, not `env`"
                     );
                 }
+                if plugin.credential_origins(&grant.origins).is_none() {
+                    return Err(several_origins(table));
+                }
                 if grant.refresh_token.is_none() && grant.client_secret.is_none() {
                     bail!(
                         "{table} needs `refresh_token` (refresh-token grant) or `client_secret` \
@@ -232,10 +290,12 @@ impl Config {
             if plugin.timeout_seconds == 0
                 || plugin.memory_mib == 0
                 || plugin.resource_poll_seconds == 0
+                || plugin.max_concurrent_calls == 0
+                || plugin.max_result_bytes == 0
             {
                 bail!(
-                    "[plugins.{id}] timeout_seconds, memory_mib and resource_poll_seconds must be \
-                     above zero"
+                    "[plugins.{id}] timeout_seconds, memory_mib, resource_poll_seconds, \
+                     max_concurrent_calls and max_result_bytes must be above zero"
                 );
             }
         }
@@ -328,6 +388,36 @@ mod tests {
             error.contains("names secret `other`, which is not granted"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn credentials_of_a_plugin_with_several_origins_name_theirs() {
+        let text = "[plugins.t]\ncomponent = \"t.wasm\"\n\
+                    allow = [\"https://a.example\", \"https://b.example\"]\n\
+                    [plugins.t.secrets.token]\nenv = \"T\"\n";
+        let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("[plugins.t.secrets.token]"), "{error}");
+        assert!(
+            error.contains("origins = [\"https://a.example\"]"),
+            "{error}"
+        );
+        let named = format!("{text}origins = [\"https://b.example\"]\n");
+        let config = Config::parse(&named, Path::new(".")).unwrap();
+        let plugin = &config.plugins["t"];
+        assert_eq!(
+            plugin.credential_origins(&plugin.secrets["token"].origins),
+            Some(vec!["https://b.example".to_string()])
+        );
+        let single = "[plugins.t]\ncomponent = \"t.wasm\"\nallow = [\"https://a.example\"]\n\
+                      [plugins.t.secrets.token]\nenv = \"T\"\n";
+        let config = Config::parse(single, Path::new(".")).unwrap();
+        let plugin = &config.plugins["t"];
+        assert_eq!(
+            plugin.credential_origins(&plugin.secrets["token"].origins),
+            Some(vec!["https://a.example".to_string()])
+        );
+        assert_eq!(plugin.max_concurrent_calls, DEFAULT_MAX_CONCURRENT_CALLS);
+        assert_eq!(plugin.state_max_keys, DEFAULT_STATE_MAX_KEYS);
     }
 
     #[test]

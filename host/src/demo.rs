@@ -90,9 +90,10 @@ fn smartcar_table(simulator: &Simulator, components: &Path, data_dir: &Path) -> 
          allow = [\"{url}/v3\", \"{url}/management/v3\", \"{url}/oauth2/token\"]\n\
          [plugins.smartcar.settings]\nbase_url = \"{url}/v3\"\n\
          management_url = \"{url}/management/v3\"\nuser_id = {user:?}\nvehicle_id = {vehicle:?}\n\
-         [plugins.smartcar.secrets.client_secret]\nfile = {secret:?}\n\
+         [plugins.smartcar.secrets.client_secret]\nfile = {secret:?}\norigins = []\n\
          [plugins.smartcar.oauth.application]\ntoken_url = \"{url}/oauth2/token\"\n\
-         client_id = {client_id:?}\nclient_secret = \"client_secret\"\n",
+         client_id = {client_id:?}\nclient_secret = \"client_secret\"\n\
+         origins = [\"{url}/v3\", \"{url}/management/v3\"]\n",
         component = components.join("smartcar.wasm").display().to_string(),
         user = smartcar::DEMO_USER,
         vehicle = smartcar::DEMO_VEHICLE,

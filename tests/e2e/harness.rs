@@ -108,6 +108,12 @@ pub struct Options {
     /// Defaults to the cache shared by all tests.
     pub cache_dir: Option<PathBuf>,
     pub hostile_timeout_seconds: u64,
+    /// More `allow` entries for the hostile plugin, after the simulated Tessie.
+    pub hostile_allow: Vec<String>,
+    /// More keys for the `[plugins.hostile]` table.
+    pub hostile_keys: String,
+    /// Environment variables for the carport process.
+    pub server_env: Vec<(String, String)>,
     pub extra_toml: String,
     pub wake_delay: Duration,
     /// Also serve the `teslamate` plugin against the simulated TeslaMateApi. Off by default, so
@@ -131,6 +137,9 @@ impl Default for Options {
             tessie_keys: String::new(),
             cache_dir: None,
             hostile_timeout_seconds: 2,
+            hostile_allow: Vec::new(),
+            hostile_keys: String::new(),
+            server_env: Vec::new(),
             extra_toml: String::new(),
             wake_delay: Duration::from_millis(150),
             teslamate: false,
@@ -165,7 +174,8 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(&dir, &simulator, &options);
         let cache = options.cache_dir.clone().unwrap_or_else(cache_dir);
-        let (client, recorder, stderr) = connect(&config, &cache).await;
+        let (client, recorder, stderr) =
+            connect_with(&config, &cache, Recorder::default(), &options.server_env).await;
         Harness {
             simulator,
             client,
@@ -226,6 +236,12 @@ pub fn write_config(dir: &TempDir, simulator: &Simulator, options: &Options) -> 
     let token_file = dir.path().join("tessie-token");
     std::fs::write(&token_file, &options.tessie_token).unwrap();
     let tessie = simulator.url(Vendor::Tessie);
+    let hostile_allow = format!(
+        "{:?}",
+        std::iter::once(tessie.clone())
+            .chain(options.hostile_allow.iter().cloned())
+            .collect::<Vec<_>>()
+    );
     let text = format!(
         r#"
 [carport]
@@ -244,13 +260,15 @@ file = {token_file:?}
 
 [plugins.hostile]
 component = {hostile_component:?}
-allow = [{tessie:?}]
+allow = {hostile_allow}
 timeout_seconds = {hostile_timeout}
 memory_mib = 16
+{hostile_keys}
 [plugins.hostile.settings]
 allowed_url = {tessie:?}
 [plugins.hostile.secrets.token]
 file = {token_file:?}
+origins = [{tessie:?}]
 {teslamate_table}
 {smartcar_table}
 {extra}
@@ -259,6 +277,8 @@ file = {token_file:?}
         hostile_component = components.join("hostile.wasm").display().to_string(),
         token_file = token_file.display().to_string(),
         hostile_timeout = options.hostile_timeout_seconds,
+        hostile_allow = hostile_allow,
+        hostile_keys = options.hostile_keys,
         tessie_max_response_bytes = options.tessie_max_response_bytes,
         tessie_keys = options.tessie_keys,
         teslamate_table = teslamate_table(dir, simulator, options),
@@ -307,9 +327,10 @@ fn smartcar_table(dir: &TempDir, simulator: &Simulator, options: &Options) -> St
          [plugins.smartcar.settings]\nbase_url = \"{url}/v3\"\n\
          management_url = \"{url}/management/v3\"\nuser_id = \"sc-user-alex\"\n\
          vehicle_id = \"sc-veh-vw-id4\"\ncommand_poll_ms = \"50\"\n{settings}\n\
-         [plugins.smartcar.secrets.client_secret]\nfile = {secret:?}\n\
+         [plugins.smartcar.secrets.client_secret]\nfile = {secret:?}\norigins = []\n\
          [plugins.smartcar.oauth.application]\ntoken_url = \"{url}/oauth2/token\"\n\
-         client_id = \"{client_id}\"\nclient_secret = \"client_secret\"\n",
+         client_id = \"{client_id}\"\nclient_secret = \"client_secret\"\n\
+         origins = [\"{url}/v3\", \"{url}/management/v3\"]\n",
         component = components_dir().join("smartcar.wasm").display().to_string(),
         settings = options.smartcar_settings,
         secret = secret_file.display().to_string(),
@@ -325,14 +346,16 @@ pub async fn connect(
     Recorder,
     Arc<Mutex<String>>,
 ) {
-    connect_with(config, cache, Recorder::default()).await
+    connect_with(config, cache, Recorder::default(), &[]).await
 }
 
-/// Connects with a client that answers questions as `recorder` says.
+/// Connects with a client that answers questions as `recorder` says, carport running with the
+/// extra environment `env`.
 pub async fn connect_with(
     config: &Path,
     cache: &Path,
     recorder: Recorder,
+    env: &[(String, String)],
 ) -> (
     RunningService<RoleClient, Recorder>,
     Recorder,
@@ -344,7 +367,8 @@ pub async fn connect_with(
         .arg("--config")
         .arg(config)
         .env("CARPORT_CACHE_DIR", cache)
-        .env("CARPORT_LOG", "info");
+        .env("CARPORT_LOG", "info")
+        .envs(env.iter().map(|(name, value)| (name, value)));
     let (transport, stderr) = TokioChildProcess::builder(command)
         .stderr(Stdio::piped())
         .spawn()

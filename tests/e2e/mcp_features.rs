@@ -53,7 +53,7 @@ async fn start_with_client(
     };
     let harness = Harness::start_with(options).await;
     let config = harness.dir.path().join("plugins.toml");
-    let (client, _, _) = connect_with(&config, &cache_dir(), recorder).await;
+    let (client, _, _) = connect_with(&config, &cache_dir(), recorder, &[]).await;
     (harness, client)
 }
 

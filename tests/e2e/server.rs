@@ -4,6 +4,8 @@ use std::process::Command;
 
 use serde_json::json;
 
+use carport::simulator::{SimOptions, Simulator};
+
 use crate::harness::*;
 
 fn carport(args: &[&str]) -> std::process::Output {
@@ -232,5 +234,51 @@ async fn plugins_toml_selects_the_tools_served() {
     assert!(
         harness.tessie_requests().is_empty(),
         "a turned-off tool reached the vendor"
+    );
+}
+
+/// The second start with the same configuration takes what the plugins said about themselves
+/// from the cache and runs no plugin code; a changed description is described afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_start_takes_descriptions_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let simulator = Simulator::start(SimOptions::default()).await.unwrap();
+    let config = write_config(&dir, &simulator, &Options::default());
+    let check = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_carport"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .env("CARPORT_CACHE_DIR", cache.path())
+            .env("CARPORT_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert_eq!(check().matches("described plugin").count(), 2);
+    let warm = check();
+    assert!(!warm.contains("described plugin"), "{warm}");
+    assert!(warm.contains("tessie_tesla_state"), "{warm}");
+
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".describe.json") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 2;
+            bytes[last] ^= 1;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    let tampered = check();
+    assert_eq!(
+        tampered.matches("describing again").count(),
+        2,
+        "{tampered}"
+    );
+    assert_eq!(
+        tampered.matches("described plugin").count(),
+        2,
+        "{tampered}"
     );
 }

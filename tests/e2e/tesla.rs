@@ -28,6 +28,12 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
     } else {
         format!("[{url:?}]")
     };
+    // With two origins allowed, each credential must say which it is for: here, both regions.
+    let origins = if allow_other_region {
+        format!("origins = {allow}\n")
+    } else {
+        String::new()
+    };
     let token_file = dir.join("tesla-token").display().to_string();
     let refresh_file = dir.join("tesla-refresh-token");
     let (auth_setting, secrets) = match auth {
@@ -35,7 +41,7 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
             std::fs::write(&token_file, Vendor::Fleet.token()).unwrap();
             (
                 "token",
-                format!("[plugins.tesla.secrets.token]\nfile = {token_file:?}\n"),
+                format!("[plugins.tesla.secrets.token]\nfile = {token_file:?}\n{origins}"),
             )
         }
         Auth::OAuth => {
@@ -45,9 +51,9 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
             (
                 "oauth",
                 format!(
-                    "[plugins.tesla.secrets.refresh]\nfile = {:?}\n\
+                    "[plugins.tesla.secrets.refresh]\nfile = {:?}\n{origins}\
                      [plugins.tesla.oauth.fleet]\ntoken_url = \"{url}/oauth2/v3/token\"\n\
-                     client_id = \"carport-test\"\nrefresh_token = \"refresh\"\n",
+                     client_id = \"carport-test\"\nrefresh_token = \"refresh\"\n{origins}",
                     refresh_file.display().to_string()
                 ),
             )
@@ -115,7 +121,7 @@ fn sample(name: &str, schema: &Value) -> Value {
     }
 }
 
-/// The seed's request for a tool (from the shared reference catalogue), with the arguments.
+/// The seed's request for a tool (from the reference catalogue in tests/fixtures), with the arguments.
 fn seed_request(
     tool: &Value,
     arguments: &Map<String, Value>,
@@ -275,13 +281,9 @@ fn correct(
 
 fn reference_catalogue() -> Vec<Value> {
     let path: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/mcp-tesla-tools.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error} (shared/ must sit beside the repository)",
-            path.display()
-        )
-    });
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mcp-tesla-tools.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_json::from_str::<Vec<Value>>(&text)
         .unwrap()
         .into_iter()

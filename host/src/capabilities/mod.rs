@@ -47,6 +47,8 @@ pub struct Grants {
     pub sampling: bool,
     /// plugins.toml `roots = true`.
     pub roots: bool,
+    /// How many more lines the plugin may log now; shared by all its calls.
+    pub log_budget: std::sync::Mutex<log::LogBudget>,
 }
 
 /// The client of the request a plugin is serving, as far as the plugin may reach it. The MCP

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::carport::provider::http::Error;
+use super::http::CredentialScope;
 use super::secrets::{SecretGrants, SecretValue};
 use crate::config::OAuthConfig;
 
@@ -32,6 +33,8 @@ pub struct OAuthGrant {
     audience: Option<String>,
     client: reqwest::Client,
     current: Mutex<Option<AccessToken>>,
+    /// Where the host may attach the access token.
+    pub origins: CredentialScope,
 }
 
 #[derive(Clone)]
@@ -56,7 +59,12 @@ struct TokenRefusal {
 }
 
 impl OAuthGrant {
-    pub fn new(plugin_id: &str, name: &str, config: &OAuthConfig) -> anyhow::Result<OAuthGrant> {
+    pub fn new(
+        plugin_id: &str,
+        name: &str,
+        config: &OAuthConfig,
+        scope: CredentialScope,
+    ) -> anyhow::Result<OAuthGrant> {
         let token_url = Url::parse(&config.token_url)
             .map_err(|error| anyhow::anyhow!("token_url {:?}: {error}", config.token_url))?;
         Ok(OAuthGrant {
@@ -71,9 +79,11 @@ impl OAuthGrant {
             client: reqwest::Client::builder()
                 .user_agent(concat!("carport/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
                 .timeout(TOKEN_TIMEOUT)
                 .build()?,
             current: Mutex::new(None),
+            origins: scope,
         })
     }
 
@@ -256,6 +266,7 @@ mod tests {
             refresh_token: Some("refresh".into()),
             scope: None,
             audience: None,
+            origins: None,
         };
         let secrets = SecretGrants::new(
             "tesla",
@@ -264,10 +275,15 @@ mod tests {
                 SecretGrant {
                     source: SecretSource::File(file.to_path_buf()),
                     readable: false,
+                    scope: CredentialScope::new(&[url.to_string()], false, None).unwrap(),
                 },
             )]),
         );
-        (OAuthGrant::new("tesla", "fleet", &config).unwrap(), secrets)
+        let scope = CredentialScope::new(&[url.to_string()], false, None).unwrap();
+        (
+            OAuthGrant::new("tesla", "fleet", &config, scope).unwrap(),
+            secrets,
+        )
     }
 
     #[tokio::test]

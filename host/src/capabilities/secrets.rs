@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::CallState;
 use super::carport::provider::secrets::Host;
+use super::http::CredentialScope;
 
 /// A secret's value; its `Debug` never shows it.
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub enum SecretSource {
 pub struct SecretGrant {
     pub source: SecretSource,
     pub readable: bool,
+    /// Where, and in which header, the host may attach it.
+    pub scope: CredentialScope,
 }
 
 #[derive(Debug)]
@@ -58,16 +61,22 @@ impl SecretGrants {
         }
     }
 
-    /// The value of a granted secret, for the host's own use (attaching it to a request).
-    pub fn resolve(&self, name: &str) -> Result<SecretValue, String> {
+    /// The grant of a secret, refused when plugins.toml does not grant it.
+    pub fn grant(&self, name: &str) -> Result<&SecretGrant, String> {
         let plugin = &self.plugin_id;
-        let grant = self.grants.get(name).ok_or_else(|| {
+        self.grants.get(name).ok_or_else(|| {
             format!(
                 "plugin `{plugin}` used secret `{name}`, which plugins.toml does not grant it; to \
                  grant it, add [plugins.{plugin}.secrets.{name}] with env = \"VARIABLE\" or \
                  file = \"/path\""
             )
-        })?;
+        })
+    }
+
+    /// The value of a granted secret, for the host's own use (attaching it to a request).
+    pub fn resolve(&self, name: &str) -> Result<SecretValue, String> {
+        let plugin = &self.plugin_id;
+        let grant = self.grant(name)?;
         let value = match &grant.source {
             SecretSource::Env(variable) => std::env::var(variable).map_err(|_| {
                 format!(
@@ -103,7 +112,8 @@ impl SecretGrants {
         }) = self.grants.get(name)
         else {
             return Err(format!(
-                "secret `{name}` of plugin `{plugin}` must be a `file` secret so that carport can                  store its rotated value"
+                "secret `{name}` of plugin `{plugin}` must be a `file` secret so that carport can \
+                 store its rotated value"
             ));
         };
         write_atomically(path, value.as_bytes()).map_err(|error| {

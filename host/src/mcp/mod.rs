@@ -169,7 +169,7 @@ impl Forwarder {
         context: &RequestContext<RoleServer>,
     ) -> Option<crate::capabilities::progress::ProgressSink> {
         let token = context.meta.get_progress_token()?;
-        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let (sender, mut receiver) = crate::capabilities::progress::channel();
         let peer = context.peer.clone();
         self.0.push(tokio::spawn(async move {
             while let Some(report) = receiver.recv().await {
@@ -234,8 +234,9 @@ fn instructions(registry: &Registry) -> String {
             .filter(|entry| Arc::ptr_eq(&entry.plugin, plugin))
             .map(|entry| entry.exposed_name.as_str())
             .collect();
+        // The summary is the plugin's own words (one bounded line): quoted, never carport's.
         text.push_str(&format!(
-            "\n- {} ({}): {} Tools: {}.",
+            "\n- {} ({:?}), in the plugin's own words: {:?} Tools: {}.",
             plugin.id,
             plugin.version,
             plugin.summary,

@@ -2,15 +2,25 @@
 //! hash, so a warm start deserialises (~0.3 ms) instead of compiling (~50 ms release, ~0.5 s
 //! debug) each plugin. What each plugin's `describe` returned is kept beside it, keyed also by
 //! the settings it was described with, so a warm start runs no plugin code at all.
+//!
+//! A compiled file is native code: loading a changed one would run whatever it now contains.
+//! So each file starts with the sha256 of the compiled code that follows it, is read into memory
+//! (no window between the check and the load), and is used only when the hash matches and
+//! neither the file nor its folder can be written by anyone but carport's own user. Anything
+//! else is recompiled, and the log says why.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::capabilities::PluginInfo;
+
+const CHECKSUM_BYTES: usize = 32;
 
 pub struct ComponentCache {
     dir: PathBuf,
@@ -28,16 +38,24 @@ impl ComponentCache {
     }
 
     /// Loads the compiled form of `bytes` (whose sha256 is `digest`), compiling and storing it
-    /// on a miss. A cache that cannot be read or written only costs time.
+    /// on a miss or when the cached file cannot be trusted. A cache that cannot be read or
+    /// written only costs time.
     pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Component> {
         let path = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
         if path.exists() {
-            // SAFETY: the file was written by `precompile_component` of an engine with the
-            // same compatibility hash, into carport's own cache directory.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(error) => tracing::warn!(
-                    "ignoring unreadable compiled component {}: {error:#}",
+            match self.read_trusted(&path) {
+                // SAFETY: the code was written by `precompile_component` of an engine with the
+                // same compatibility hash, is unchanged since (its checksum matches), and only
+                // carport's user could have replaced file and checksum together.
+                Ok(compiled) => match unsafe { Component::deserialize(engine, compiled) } {
+                    Ok(component) => return Ok(component),
+                    Err(error) => tracing::warn!(
+                        "recompiling: the compiled component {} is unreadable: {error:#}",
+                        path.display()
+                    ),
+                },
+                Err(reason) => tracing::warn!(
+                    "recompiling: not loading the compiled component {}: {reason:#}",
                     path.display()
                 ),
             }
@@ -62,17 +80,19 @@ impl ComponentCache {
     }
 
     /// What the component with `digest` described itself as, given `context_key` (a digest
-    /// of the settings it was described with), if a previous start stored it.
+    /// of the settings it was described with), if a previous start stored it intact.
     pub fn description(&self, digest: &str, context_key: &str) -> Option<PluginInfo> {
         let path = self.description_path(digest, context_key);
-        let text = std::fs::read(&path).ok()?;
-        match serde_json::from_slice(&text) {
+        if !path.exists() {
+            return None;
+        }
+        let parsed = self
+            .read_trusted(&path)
+            .and_then(|json| serde_json::from_slice(&json).map_err(anyhow::Error::from));
+        match parsed {
             Ok(info) => Some(info),
             Err(error) => {
-                tracing::warn!(
-                    "ignoring unreadable description {}: {error}",
-                    path.display()
-                );
+                tracing::warn!("describing again: {}: {error:#}", path.display());
                 None
             }
         }
@@ -99,11 +119,62 @@ impl ComponentCache {
         ))
     }
 
+    /// The contents of `path` after its checksum, when the checksum matches and only we could
+    /// have written it.
+    fn read_trusted(&self, path: &Path) -> Result<Vec<u8>> {
+        only_ours(&std::fs::metadata(&self.dir)?, &self.dir)?;
+        let file = std::fs::File::open(path)?;
+        only_ours(&file.metadata()?, path)?;
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut contents)?;
+        if contents.len() < CHECKSUM_BYTES {
+            bail!("it is truncated");
+        }
+        let (checksum, compiled) = contents.split_at(CHECKSUM_BYTES);
+        if Sha256::digest(compiled).as_slice() != checksum {
+            bail!("its contents do not match their checksum (changed on disk or corrupted)");
+        }
+        Ok(compiled.to_vec())
+    }
+
     fn store(&self, path: &Path, compiled: &[u8]) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temporary, compiled)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        std::io::Write::write_all(&mut file, &Sha256::digest(compiled))?;
+        std::io::Write::write_all(&mut file, compiled)?;
+        file.sync_all()?;
         std::fs::rename(&temporary, path)?;
         Ok(())
     }
+}
+
+/// Refuses a file or folder that another user owns or may write: they could replace the code
+/// and its checksum together.
+fn only_ours(metadata: &std::fs::Metadata, path: &Path) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let carport_user = unsafe { libc::geteuid() };
+    if metadata.uid() != carport_user {
+        bail!(
+            "{} belongs to user {}, not to carport's user {carport_user}",
+            path.display(),
+            metadata.uid()
+        );
+    }
+    if metadata.mode() & 0o022 != 0 {
+        bail!(
+            "{} may be written by other users (mode {:o}); carport's cache must be private",
+            path.display(),
+            metadata.mode() & 0o777
+        );
+    }
+    Ok(())
 }

@@ -5,8 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+use super::errors::CallError;
 use super::plugin::LoadedPlugin;
-use crate::capabilities::{Prompt, Tool};
+use crate::capabilities::{Output, Prompt, Tool};
 
 /// A tool as the MCP layer sees it.
 pub struct ToolEntry {
@@ -18,12 +19,34 @@ pub struct ToolEntry {
     pub output_schema: Option<Value>,
     /// Built at the tool's first call: building all of them would be most of start-up.
     validator: OnceLock<Result<jsonschema::Validator, String>>,
+    output_validator: OnceLock<Result<jsonschema::Validator, String>>,
 }
 
 pub struct PromptEntry {
     pub exposed_name: String,
     pub plugin: Arc<LoadedPlugin>,
     pub prompt: Prompt,
+}
+
+/// Bounds on what a plugin says about itself: it reaches the assistant's instructions and tool
+/// list, where it must stay short and cannot pose as carport.
+pub const MAX_SUMMARY_CHARS: usize = 400;
+pub const MAX_VERSION_CHARS: usize = 32;
+const MAX_TITLE_CHARS: usize = 100;
+const MAX_DESCRIPTION_CHARS: usize = 4000;
+
+/// Plugin-supplied text on one line (line breaks and other control characters become spaces)
+/// and at most `max_chars` long.
+pub fn one_line(text: &str, max_chars: usize) -> String {
+    let mut line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max_chars)
+        .collect();
+    if text.chars().count() > max_chars {
+        line.push('…');
+    }
+    line
 }
 
 /// The name a plugin's tool or prompt is served by.
@@ -65,13 +88,29 @@ impl ToolEntry {
         if input_schema.get("type").and_then(Value::as_str) != Some("object") {
             return Err(problem("its input schema must be of type object".into()));
         }
-        let output_schema = match &tool.output_schema {
+        let output_schema: Option<Value> = match &tool.output_schema {
             Some(text) => Some(
                 serde_json::from_str(text)
                     .map_err(|error| problem(format!("its output schema is not JSON: {error}")))?,
             ),
             None => None,
         };
+        if output_schema
+            .as_ref()
+            .is_some_and(|schema| schema.get("type").and_then(Value::as_str) != Some("object"))
+        {
+            return Err(problem("its output schema must be of type object".into()));
+        }
+        let mut tool = tool;
+        tool.title = one_line(&tool.title, MAX_TITLE_CHARS);
+        if tool.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            tool.description = tool
+                .description
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS)
+                .collect();
+            tool.description.push('…');
+        }
         Ok(ToolEntry {
             exposed_name,
             plugin,
@@ -79,30 +118,52 @@ impl ToolEntry {
             input_schema,
             output_schema,
             validator: OnceLock::new(),
+            output_validator: OnceLock::new(),
         })
     }
 
     /// Every way `arguments` violate the input schema, each with where it happened.
     pub fn argument_errors(&self, arguments: &Value) -> Vec<String> {
-        let validator = self.validator.get_or_init(|| {
-            jsonschema::validator_for(&self.input_schema).map_err(|error| {
-                format!(
-                    "plugin `{}` declares an invalid input schema for {}: {error}",
-                    self.plugin.id, self.exposed_name
-                )
-            })
-        });
-        let validator = match validator {
-            Ok(validator) => validator,
-            Err(problem) => return vec![problem.clone()],
+        schema_errors(
+            &self.validator,
+            &self.input_schema,
+            arguments,
+            &self.describe("input"),
+        )
+    }
+
+    /// A tool with an output schema must return structured data that matches it: MCP clients
+    /// trust `structuredContent` to.
+    pub fn check_output(&self, output: &Output) -> Result<(), CallError> {
+        let Some(schema) = &self.output_schema else {
+            return Ok(());
         };
-        validator
-            .iter_errors(arguments)
-            .map(|error| match error.instance_path().as_str() {
-                "" => error.to_string(),
-                path => format!("{path}: {error}"),
-            })
-            .collect()
+        let invalid = |reasons: Vec<String>| CallError::InvalidOutput {
+            tool: self.exposed_name.clone(),
+            reasons,
+        };
+        let Some(text) = &output.structured else {
+            return Err(invalid(vec!["no structured result".into()]));
+        };
+        let value: Value = serde_json::from_str(text)
+            .map_err(|error| invalid(vec![format!("not JSON: {error}")]))?;
+        let reasons = schema_errors(
+            &self.output_validator,
+            schema,
+            &value,
+            &self.describe("output"),
+        );
+        match reasons.is_empty() {
+            true => Ok(()),
+            false => Err(invalid(reasons)),
+        }
+    }
+
+    fn describe(&self, which: &str) -> String {
+        format!(
+            "plugin `{}` declares an invalid {which} schema for {}",
+            self.plugin.id, self.exposed_name
+        )
     }
 }
 
@@ -136,5 +197,28 @@ impl PromptEntry {
             })
             .map(|argument| argument.name.as_str())
             .collect()
+    }
+}
+
+/// Where `value` breaks `schema` (at most five places), the validator built at first use.
+fn schema_errors(
+    validator: &OnceLock<Result<jsonschema::Validator, String>>,
+    schema: &Value,
+    value: &Value,
+    invalid_schema: &str,
+) -> Vec<String> {
+    let validator = validator.get_or_init(|| {
+        jsonschema::validator_for(schema).map_err(|error| format!("{invalid_schema}: {error}"))
+    });
+    match validator {
+        Ok(validator) => validator
+            .iter_errors(value)
+            .take(5)
+            .map(|error| match error.instance_path().as_str() {
+                "" => error.to_string(),
+                path => format!("{path}: {error}"),
+            })
+            .collect(),
+        Err(problem) => vec![problem.clone()],
     }
 }

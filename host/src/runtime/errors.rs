@@ -38,6 +38,18 @@ pub enum CallError {
     /// The plugin asked the client something it answers with its next request (MCP
     /// 2026-07-28); the caller holds the questions.
     InputRequired,
+    Busy {
+        plugin: String,
+        limit: u32,
+    },
+    ResultTooLarge {
+        plugin: String,
+        limit: u64,
+    },
+    InvalidOutput {
+        tool: String,
+        reasons: Vec<String>,
+    },
 }
 
 impl CallError {
@@ -120,6 +132,22 @@ impl std::fmt::Display for CallError {
                  memory limit (memory_mib under [plugins.{plugin}])"
             ),
             CallError::InputRequired => write!(formatter, "waiting for the client's answers"),
+            CallError::Busy { plugin, limit } => write!(
+                formatter,
+                "plugin `{plugin}` is already running {limit} calls, its limit \
+                 (max_concurrent_calls under [plugins.{plugin}]); try again when one has finished"
+            ),
+            CallError::ResultTooLarge { plugin, limit } => write!(
+                formatter,
+                "plugin `{plugin}` returned a result larger than its {limit}-byte limit \
+                 (max_result_bytes under [plugins.{plugin}]); ask for less, e.g. a smaller page"
+            ),
+            CallError::InvalidOutput { tool, reasons } => write!(
+                formatter,
+                "{tool} returned structured output that does not match the tool's own output \
+                 schema ({}); this is a bug in its plugin",
+                reasons.join("; ")
+            ),
             CallError::Crashed { plugin, trap } => write!(
                 formatter,
                 "plugin `{plugin}` crashed ({trap}); this is a bug in the plugin, the server \

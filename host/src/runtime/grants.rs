@@ -6,10 +6,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::capabilities::Grants;
-use crate::capabilities::http::Egress;
+use crate::capabilities::http::{CredentialScope, Egress};
+use crate::capabilities::log::LogBudget;
 use crate::capabilities::oauth::OAuthGrant;
 use crate::capabilities::secrets::{SecretGrant, SecretGrants, SecretSource};
-use crate::capabilities::state::PluginState;
+use crate::capabilities::state::{PluginState, StateQuota};
 use crate::config::{Config, PluginConfig};
 
 pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants> {
@@ -29,24 +30,40 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
                 (None, Some(file)) => SecretSource::File(config.resolve(file)),
                 (None, None) => unreachable!("Config::validate requires one source"),
             };
+            let origins = plugin
+                .credential_origins(&secret.origins)
+                .unwrap_or_default();
+            let scope =
+                CredentialScope::new(&origins, secret.origins.is_some(), secret.header.as_deref())
+                    .with_context(|| format!("[plugins.{id}.secrets.{name}] origins"))?;
             let grant = SecretGrant {
                 source,
                 readable: secret.readable,
+                scope,
             };
-            (name.clone(), grant)
+            Ok((name.clone(), grant))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let oauth = plugin
         .oauth
         .iter()
         .map(|(name, grant)| {
-            let loaded = OAuthGrant::new(id, name, grant)
+            let origins = plugin
+                .credential_origins(&grant.origins)
+                .unwrap_or_default();
+            let scope = CredentialScope::new(&origins, grant.origins.is_some(), None)
+                .with_context(|| format!("[plugins.{id}.oauth.{name}] origins"))?;
+            let loaded = OAuthGrant::new(id, name, grant, scope)
                 .with_context(|| format!("[plugins.{id}.oauth.{name}]"))?;
             Ok((name.clone(), loaded))
         })
         .collect::<Result<_>>()?;
     let state_dir = config.data_dir().join("state").join(id);
-    let state = PluginState::open(id, &state_dir)
+    let quota = StateQuota {
+        max_bytes: plugin.state_max_bytes,
+        max_keys: plugin.state_max_keys,
+    };
+    let state = PluginState::open(id, &state_dir, quota)
         .with_context(|| format!("cannot open its state directory {}", state_dir.display()))?;
     Ok(Grants {
         plugin_id: id.to_string(),
@@ -54,6 +71,7 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
         secrets: SecretGrants::new(id, secrets),
         oauth,
         state,
+        log_budget: std::sync::Mutex::new(LogBudget::new()),
         elicitation: plugin.elicitation,
         sampling: plugin.sampling,
         roots: plugin.roots,

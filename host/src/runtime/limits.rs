@@ -1,12 +1,23 @@
-//! Memory cap per call, remembering whether the guest ran into it so a failed allocation can
-//! be reported as "out of memory" rather than as an anonymous trap.
+//! Memory cap per call, over everything the call's store holds: all its linear memories and
+//! tables together, and a bounded number of instances, memories and tables. It remembers
+//! whether the guest ran into it, so a failed allocation is reported as "out of memory" rather
+//! than as an anonymous trap.
 
 use wasmtime::ResourceLimiter;
 
+/// Table elements of the whole store, all tables together.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// A component built from one language's toolchain has a handful of each; a store with more
+/// is trying to multiply its allowance.
+const MAX_INSTANCES: usize = 32;
+const MAX_MEMORIES: usize = 8;
+const MAX_TABLES: usize = 32;
 
 pub struct MemoryCap {
     max_bytes: usize,
+    /// Bytes of every linear memory of the store together.
+    used_bytes: usize,
+    used_table_elements: usize,
     pub exceeded: bool,
 }
 
@@ -14,6 +25,8 @@ impl MemoryCap {
     pub fn new(max_bytes: usize) -> MemoryCap {
         MemoryCap {
             max_bytes,
+            used_bytes: 0,
+            used_table_elements: 0,
             exceeded: false,
         }
     }
@@ -22,23 +35,69 @@ impl MemoryCap {
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.max_bytes;
-        if !allowed {
+        let total = (self.used_bytes - current.min(self.used_bytes)).saturating_add(desired);
+        if total > self.max_bytes {
             self.exceeded = true;
+            return Ok(false);
         }
-        Ok(allowed)
+        self.used_bytes = total;
+        Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let total = (self.used_table_elements - current.min(self.used_table_elements))
+            .saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.used_table_elements = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1024 * 1024;
+
+    #[test]
+    fn the_cap_covers_every_memory_of_the_store_together() {
+        let mut cap = MemoryCap::new(16 * MIB);
+        // Two memories of 10 MiB each: the second would take the store to 20 MiB.
+        assert!(cap.memory_growing(0, 10 * MIB, None).unwrap());
+        assert!(!cap.memory_growing(0, 10 * MIB, None).unwrap());
+        assert!(cap.exceeded);
+        // Growing the first memory counts only the growth.
+        assert!(cap.memory_growing(10 * MIB, 16 * MIB, None).unwrap());
+        assert!(!cap.memory_growing(0, 64 * 1024, None).unwrap());
+    }
+
+    #[test]
+    fn tables_share_one_element_budget() {
+        let mut cap = MemoryCap::new(16 * MIB);
+        assert!(cap.table_growing(0, 60_000, None).unwrap());
+        assert!(!cap.table_growing(0, 60_000, None).unwrap());
     }
 }

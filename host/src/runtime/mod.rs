@@ -232,6 +232,11 @@ impl Registry {
                 .unwrap_or(usize::MAX),
             resource_scheme: String::new(),
             resource_poll: Duration::from_secs(plugin_config.resource_poll_seconds),
+            max_result_bytes: plugin_config.max_result_bytes,
+            calls: Arc::new(tokio::sync::Semaphore::new(
+                plugin_config.max_concurrent_calls as usize,
+            )),
+            max_concurrent_calls: plugin_config.max_concurrent_calls,
         };
 
         let context_key = hex::encode(Sha256::digest(
@@ -245,6 +250,9 @@ impl Registry {
                     .await
                     .map_err(|error| anyhow::anyhow!("describe failed: {error}"))?;
                 cache.store_description(&plugin.digest, &context_key, &info);
+                tracing::info!(
+                    "described plugin `{id}`; the description is cached for the next start"
+                );
                 info
             }
         };
@@ -272,8 +280,8 @@ impl Registry {
             resource_scheme.clear();
             templates.clear();
         }
-        plugin.version = info.version;
-        plugin.summary = info.summary;
+        plugin.version = catalogue::one_line(&info.version, catalogue::MAX_VERSION_CHARS);
+        plugin.summary = catalogue::one_line(&info.summary, catalogue::MAX_SUMMARY_CHARS);
         plugin.resource_scheme = resource_scheme;
         let plugin = Arc::new(plugin);
 
@@ -444,10 +452,13 @@ impl Registry {
                 reasons,
             });
         }
-        entry
+        let output = entry
             .plugin
-            .call_tool(&entry.tool.name, &arguments.to_string(), link)
-            .await
+            .clone()
+            .call_tool(entry.tool.name.clone(), arguments.to_string(), link)
+            .await?;
+        entry.check_output(&output)?;
+        Ok(output)
     }
 
     /// The resources of every plugin that has any; a plugin that fails is skipped and logged,

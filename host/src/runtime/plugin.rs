@@ -3,6 +3,9 @@
 //! Every call gets a fresh instance from a pre-linked [`PluginPre`] (~15 µs), its own store
 //! with a memory cap, and a wall-clock deadline enforced by epoch interruption. A trap, a
 //! timeout or an exhausted memory cap ends that call only; the plugin's next call starts clean.
+//! A plugin runs at most `max_concurrent_calls` tool calls at once, each on a thread of its own,
+//! so a plugin that spins on every one of them leaves the async runtime (and every other
+//! plugin) to the operating system's fair scheduling.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +16,12 @@ use super::errors::CallError;
 use super::limits::MemoryCap;
 use crate::capabilities::progress::ProgressSink;
 use crate::capabilities::{
-    CallContext, CallState, ClientLink, Completion, CompletionRequest, Grants, Output, Plugin,
-    PluginInfo, PluginPre, PromptResult, ResourceContents, ResourceInfo,
+    CallContext, CallState, ClientLink, Completion, CompletionRequest, Content, Grants, Output,
+    Plugin, PluginInfo, PluginPre, PromptResult, ResourceBody, ResourceContents, ResourceInfo,
 };
 
 /// Where a call's progress reports, log messages and questions go: the request's client.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub struct CallLink {
     pub progress: Option<ProgressSink>,
     pub client: Option<Arc<dyn ClientLink>>,
@@ -38,6 +41,10 @@ pub struct LoadedPlugin {
     pub resource_scheme: String,
     /// How often subscriptions read a resource again.
     pub resource_poll: Duration,
+    pub(super) max_result_bytes: u64,
+    /// One permit per tool call that may run at once.
+    pub(super) calls: Arc<tokio::sync::Semaphore>,
+    pub(super) max_concurrent_calls: u32,
 }
 
 /// Runs one export in a fresh instance and turns whatever went wrong into a [`CallError`].
@@ -73,14 +80,54 @@ impl LoadedPlugin {
         described.map_err(|error| self.classify(&store, timeout, error))
     }
 
+    /// Runs one tool call on a thread of its own, if the plugin has a call to spare.
     pub async fn call_tool(
+        self: Arc<Self>,
+        name: String,
+        arguments: String,
+        link: CallLink,
+    ) -> Result<Output, CallError> {
+        let permit = self
+            .calls
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CallError::Busy {
+                plugin: self.id.clone(),
+                limit: self.max_concurrent_calls,
+            })?;
+        let runtime = tokio::runtime::Handle::current();
+        let plugin = self.clone();
+        // The permit lives as long as the guest runs, even when the caller gave up waiting.
+        let running = tokio::task::spawn_blocking(move || {
+            let outcome = runtime.block_on(plugin.run_tool(&name, &arguments, link));
+            drop(permit);
+            outcome
+        });
+        running.await.unwrap_or_else(|error| {
+            Err(CallError::Crashed {
+                plugin: self.id.clone(),
+                trap: format!("the host thread running it failed: {error}"),
+            })
+        })
+    }
+
+    async fn run_tool(
         &self,
         name: &str,
         arguments: &str,
         link: CallLink,
     ) -> Result<Output, CallError> {
-        invoke!(self, self.timeout, link, |store, exports| exports
-            .call_call_tool(store, name, arguments, &self.context))
+        let output: Output = invoke!(self, self.timeout, link, |store, exports| exports
+            .call_call_tool(store, name, arguments, &self.context))?;
+        let bytes: usize = output.content.iter().map(content_bytes).sum::<usize>()
+            + output.structured.as_ref().map_or(0, String::len);
+        if bytes as u64 > self.max_result_bytes {
+            return Err(CallError::ResultTooLarge {
+                plugin: self.id.clone(),
+                limit: self.max_result_bytes,
+            });
+        }
+        Ok(output)
     }
 
     pub async fn list_resources(&self) -> Result<Vec<ResourceInfo>, CallError> {
@@ -185,5 +232,18 @@ impl LoadedPlugin {
             && uri
                 .strip_prefix(self.resource_scheme.as_str())
                 .is_some_and(|rest| rest.starts_with(':'))
+    }
+}
+
+/// The size of one content block as the client will receive it, near enough.
+fn content_bytes(content: &Content) -> usize {
+    match content {
+        Content::Text(text) => text.len(),
+        Content::Image(media) | Content::Audio(media) => media.data.len() * 4 / 3,
+        Content::ResourceLink(link) => link.uri.len() + link.name.len(),
+        Content::EmbeddedResource(contents) => match &contents.body {
+            ResourceBody::Text(text) => text.len(),
+            ResourceBody::Blob(bytes) => bytes.len() * 4 / 3,
+        },
     }
 }
