@@ -5,7 +5,10 @@
 //!   compiled-component cache;
 //! - MCP round trips over stdio for `tessie_tesla_state` and a `lock` command, and the same
 //!   for the other providers (Tesla Fleet, TeslaMate, Smartcar);
-//! - the same calls in process (registry only, no MCP, no pipes), to show the sandbox's share.
+//! - the same calls in process (registry only, no MCP, no pipes), to show the sandbox's share;
+//! - a read over MCP against the same request sent straight to the simulator (carport's
+//!   overhead), resident memory after start-up and after 10,000 calls;
+//! - streamable HTTP: sequential calls on one keep-alive connection, and 1,000 concurrent calls.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -86,7 +89,10 @@ async fn main() {
         .arg(&config_path)
         .env("CARPORT_CACHE_DIR", &cache)
         .env("CARPORT_LOG", "warn");
-    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let transport = TokioChildProcess::new(command).unwrap();
+    let carport_pid = transport.id().expect("carport runs");
+    let client = ().serve(transport).await.unwrap();
+    let rss_at_start = resident_kib(carport_pid);
     for (tool, arguments, label) in [
         (
             "tessie_tesla_state",
@@ -133,7 +139,63 @@ async fn main() {
         }
         Figures(samples).report(label);
     }
+
+    // carport's share of a read: the same GET straight to the simulator, then through MCP.
+    let vin = &simulator.state.vehicles()[0].vin;
+    let direct_url = format!(
+        "{}/api/1/vehicles/{vin}/vehicle_data",
+        simulator.url(carport::simulator::Vendor::Fleet)
+    );
+    let http = reqwest::Client::new();
+    let token = carport::simulator::Vendor::Fleet.token();
+    let mut direct = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let answer = http
+            .get(&direct_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        answer.bytes().await.unwrap();
+        direct.push(started.elapsed());
+    }
+    let direct_median = median(&direct);
+    Figures(direct).report("direct GET vehicle_data (no carport)");
+    let mut through = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let result = client
+            .call_tool(CallToolRequestParams::new("tesla_get_vehicle_data"))
+            .await
+            .unwrap();
+        through.push(started.elapsed());
+        assert_ne!(result.is_error, Some(true));
+    }
+    let through_median = median(&through);
+    Figures(through).report("MCP stdio: tesla_get_vehicle_data");
+    println!(
+        "{:<44} median {:>8.3} ms",
+        "  carport's overhead on that read",
+        (through_median.as_secs_f64() - direct_median.as_secs_f64()) * 1000.0
+    );
+
+    for _ in 0..10_000 - 9 * CALLS {
+        client
+            .call_tool(CallToolRequestParams::new("tessie_tesla_state"))
+            .await
+            .unwrap();
+    }
+    let rss_after = resident_kib(carport_pid);
+    println!(
+        "{:<44} after start-up {:>6.1} MiB   after 10,000 calls {:>6.1} MiB",
+        "resident memory of carport (stdio)",
+        rss_at_start as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
     client.cancel().await.unwrap();
+
+    http_figures(&config_path, &cache).await;
 
     let registry = Arc::new(Registry::load(&config).await.unwrap());
     let mut samples = Vec::with_capacity(CALLS);
@@ -160,6 +222,112 @@ async fn main() {
         assert!(refused.is_err());
     }
     Figures(samples).report("in process: schema refusal (no plugin call)");
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+/// VmRSS of a process, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A stateless (MCP 2026-07-28) tools/call, as a plain HTTP client sends it.
+fn stateless_call(http: &reqwest::Client, url: &str, id: usize) -> reqwest::RequestBuilder {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "tessie_tesla_state", "arguments": {}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }},
+    });
+    http.post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "tessie_tesla_state")
+        .json(&body)
+}
+
+async fn http_figures(config: &Path, cache: &Path) {
+    use tokio::io::AsyncBufReadExt;
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"))
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("CARPORT_CACHE_DIR", cache)
+        .env("CARPORT_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = log
+            .next_line()
+            .await
+            .unwrap()
+            .expect("carport announces its address");
+        if let Some((_, address)) = line.split_once("MCP over streamable HTTP at ") {
+            break address.trim().to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+
+    // One keep-alive connection, one call after the other: each answer's last write must not
+    // wait for the client's delayed acknowledgement.
+    let keep_alive = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let mut samples = Vec::with_capacity(CALLS);
+    for id in 0..CALLS {
+        let started = Instant::now();
+        let answer = stateless_call(&keep_alive, &url, id).send().await.unwrap();
+        assert!(answer.status().is_success());
+        answer.bytes().await.unwrap();
+        samples.push(started.elapsed());
+    }
+    Figures(samples).report("HTTP keep-alive: tessie_tesla_state");
+
+    let concurrent = 1000;
+    let http = reqwest::Client::new();
+    let calls: Vec<_> = (0..concurrent)
+        .map(|id| {
+            let request = stateless_call(&http, &url, id);
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let answer = request.send().await.ok()?;
+                let ok = answer.status().is_success();
+                let body = answer.bytes().await.ok()?;
+                let ok = ok && !String::from_utf8_lossy(&body).contains("\"isError\":true");
+                ok.then(|| started.elapsed())
+            })
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(concurrent);
+    for call in calls {
+        if let Ok(Some(took)) = call.await {
+            samples.push(took);
+        }
+    }
+    let errors = concurrent - samples.len();
+    samples.sort();
+    let at = |quantile: f64| samples[((samples.len() - 1) as f64 * quantile).round() as usize];
+    println!(
+        "{:<44} n={concurrent}  errors {errors}   p50 {:>8.3} ms   p99 {:>8.3} ms",
+        "HTTP: 1,000 concurrent tessie_tesla_state",
+        at(0.5).as_secs_f64() * 1000.0,
+        at(0.99).as_secs_f64() * 1000.0
+    );
+    let _ = server.kill().await;
 }
 
 async fn collect_sequentially<F, Fut>(times: usize, mut make: F) -> Vec<Duration>

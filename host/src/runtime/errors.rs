@@ -135,7 +135,8 @@ impl std::fmt::Display for CallError {
             CallError::Busy { plugin, limit } => write!(
                 formatter,
                 "plugin `{plugin}` is already running {limit} calls, its limit \
-                 (max_concurrent_calls under [plugins.{plugin}]); try again when one has finished"
+                 (max_concurrent_calls under [plugins.{plugin}]), and none ended within a \
+                 second; try again when one has finished"
             ),
             CallError::ResultTooLarge { plugin, limit } => write!(
                 formatter,

@@ -20,6 +20,9 @@ use crate::capabilities::{
     Plugin, PluginInfo, PluginPre, PromptResult, ResourceBody, ResourceContents, ResourceInfo,
 };
 
+/// How long a tool call waits for one of its plugin's `max_concurrent_calls` to end.
+const PERMIT_WAIT: Duration = Duration::from_secs(1);
+
 /// Where a call's progress reports, log messages and questions go: the request's client.
 #[derive(Default)]
 pub struct CallLink {
@@ -87,11 +90,12 @@ impl LoadedPlugin {
         arguments: String,
         link: CallLink,
     ) -> Result<Output, CallError> {
-        let permit = self
-            .calls
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| CallError::Busy {
+        // A burst of quick calls queues briefly; a plugin whose calls all hang refuses more.
+        let permit = tokio::time::timeout(PERMIT_WAIT, self.calls.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| CallError::Busy {
                 plugin: self.id.clone(),
                 limit: self.max_concurrent_calls,
             })?;
