@@ -17,6 +17,7 @@ pub mod bindings {
 pub mod args;
 pub mod http;
 pub mod resources;
+pub mod schema;
 pub mod tool;
 pub mod vehicle;
 
