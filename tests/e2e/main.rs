@@ -3,6 +3,7 @@
 //!
 //! The components come from `cargo xtask components` (the README's test command builds them).
 
+mod compact;
 mod conformance;
 mod harness;
 mod sandbox;
