@@ -84,34 +84,6 @@ fn listed_bytes(tools: &[Tool]) -> usize {
         .len()
 }
 
-/// A structured result must match its tool's output schema; a read must have both.
-fn assert_structured_matches(tool: &Tool, result: &CallToolResult) {
-    let read_only = tool
-        .annotations
-        .as_ref()
-        .and_then(|hints| hints.read_only_hint)
-        == Some(true);
-    match (&tool.output_schema, &result.structured_content) {
-        (Some(schema), Some(value)) => {
-            let validator = jsonschema::validator_for(&Value::Object((**schema).clone()))
-                .unwrap_or_else(|error| panic!("{}: output schema: {error}", tool.name));
-            if let Some(error) = validator.iter_errors(value).next() {
-                panic!(
-                    "{}: {value} does not match its output schema: {error}",
-                    tool.name
-                );
-            }
-        }
-        (None, _) if !read_only => {}
-        (schema, value) => panic!(
-            "{}: a read needs an output schema and structured content (schema {}, content {})",
-            tool.name,
-            schema.is_some(),
-            value.is_some()
-        ),
-    }
-}
-
 /// Arguments for a full-mode tool: every property, as the all-tools test builds them.
 fn arguments_for(tool: &Tool) -> Map<String, Value> {
     let mut arguments = Map::new();

@@ -8,6 +8,7 @@ mod conformance;
 mod harness;
 mod sandbox;
 mod server;
+mod structured;
 mod tesla;
 mod teslamate;
 mod tessie;
