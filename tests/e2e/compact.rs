@@ -296,3 +296,131 @@ async fn compact_tools_list_is_under_a_tenth_of_full_and_full_under_the_seeds() 
         "compact mode lists {compact} bytes, full mode {full}"
     );
 }
+
+/// TeslaMate in both modes: `teslamate` (full) and, from a second process on the same
+/// simulator, the same plugin in compact mode.
+async fn start_teslamate_both() -> (Harness, RunningService<RoleClient, Recorder>) {
+    let full = Harness::start_with(Options {
+        teslamate: true,
+        ..Options::default()
+    })
+    .await;
+    let text = std::fs::read_to_string(full.dir.path().join("plugins.toml")).unwrap();
+    let compact_text = text.replacen(
+        "\n[plugins.teslamate]\n",
+        "\n[plugins.teslamate]\ntool_mode = \"compact\"\n",
+        1,
+    );
+    assert_ne!(compact_text, text);
+    let config = full.dir.path().join("compact.toml");
+    std::fs::write(&config, compact_text).unwrap();
+    let (compact, _, _) = connect(&config, &cache_dir()).await;
+    (full, compact)
+}
+
+fn teslamate_wire(harness: &Harness) -> Vec<(String, String, String)> {
+    harness
+        .teslamate_requests()
+        .into_iter()
+        .map(|request| (request.method, request.path, request.query))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teslamate_compact_reads_send_the_same_requests_and_refuse_the_same_dates() {
+    let (full, compact) = start_teslamate_both().await;
+    let full_tools = full.client.list_all_tools().await.unwrap();
+    let compact_tools = compact.list_all_tools().await.unwrap();
+    let cases = [
+        ("get_cars", json!({})),
+        ("get_car", json!({"car_id": 2})),
+        ("get_car_status", json!({"car_id": 1})),
+        (
+            "get_car_charges",
+            json!({"car_id": 1, "start_date": "2026-01-01", "end_date": "2026-12-31T23:00:00Z", "page": 1, "show": 5}),
+        ),
+        ("get_car_charge", json!({"car_id": 1, "charge_id": 3})),
+        (
+            "get_car_drives",
+            json!({"car_id": 1, "start_date": "2026-01-01 08:00:00"}),
+        ),
+        ("get_car_drive", json!({"car_id": 2, "drive_id": 4})),
+        ("get_car_battery_health", json!({"car_id": 1})),
+        ("get_car_updates", json!({"car_id": 1})),
+        ("vehicle_state", json!({"car_id": 1})),
+    ];
+    for (operation, arguments) in cases {
+        full.simulator.clear_requests();
+        let full_result = full
+            .call(&format!("teslamate_{operation}"), arguments.clone())
+            .await;
+        assert!(
+            !is_error(&full_result),
+            "{operation}: {}",
+            text_of(&full_result)
+        );
+        let full_wire = teslamate_wire(&full);
+        full.simulator.clear_requests();
+        let (tool, compact_arguments) = match operation {
+            "vehicle_state" => ("teslamate_state", arguments.clone()),
+            _ => (
+                "teslamate_read",
+                json!({"endpoint": operation, "arguments": arguments}),
+            ),
+        };
+        let compact_result = call(&compact, tool, compact_arguments).await;
+        assert!(
+            !is_error(&compact_result),
+            "{operation}: {}",
+            text_of(&compact_result)
+        );
+        let compact_tool = compact_tools
+            .iter()
+            .find(|listed| listed.name == tool)
+            .unwrap();
+        assert_structured_matches(compact_tool, &compact_result);
+        assert_eq!(teslamate_wire(&full), full_wire, "{operation}");
+    }
+    // The plugin's date check in compact mode agrees with the host's pattern in full mode.
+    let mut refused = Vec::new();
+    for date in [
+        "2026-03-01",
+        "2026-03-01T08:00:00.5+02:00",
+        "2026-03-01T08:00",
+        "2026-3-1",
+        "March 1st",
+        "2026-03-01T08:00:00+0200",
+    ] {
+        let arguments = json!({"car_id": 1, "start_date": date});
+        full.simulator.clear_requests();
+        let full_refused = is_error(
+            &full
+                .call("teslamate_get_car_charges", arguments.clone())
+                .await,
+        );
+        let full_sent = !teslamate_wire(&full).is_empty();
+        full.simulator.clear_requests();
+        let compact_result = call(
+            &compact,
+            "teslamate_read",
+            json!({"endpoint": "get_car_charges", "arguments": arguments}),
+        )
+        .await;
+        assert_eq!(is_error(&compact_result), full_refused, "{date}");
+        assert_eq!(!teslamate_wire(&full).is_empty(), full_sent, "{date}");
+        refused.push(full_refused);
+    }
+    assert_eq!(refused, [false, false, true, true, true, true]);
+    let size = |tools: &[Tool]| {
+        let own: Vec<&Tool> = tools
+            .iter()
+            .filter(|tool| tool.name.starts_with("teslamate_"))
+            .collect();
+        serde_json::to_vec(&json!({ "tools": own })).unwrap().len()
+    };
+    let (full_bytes, compact_bytes) = (size(&full_tools), size(&compact_tools));
+    assert!(
+        compact_bytes * 4 < full_bytes,
+        "teslamate lists {compact_bytes} bytes compact, {full_bytes} full"
+    );
+}

@@ -15,6 +15,7 @@ pub mod bindings {
 }
 
 pub mod args;
+pub mod compact;
 pub mod http;
 pub mod resources;
 pub mod schema;

@@ -1,6 +1,8 @@
 //! Checks a JSON value against the small subset of JSON Schema that plugins generate for their
 //! tools' arguments (`type`, `enum`, `minimum`, `maximum`, `minLength`, `minItems`, `items`,
-//! `properties`, `required`, `additionalProperties: false`).
+//! `properties`, `required`, `additionalProperties: false`, and `pattern` through a matcher the
+//! plugin supplies, since a guest carries no regular-expression engine; a pattern without one
+//! is refused rather than let through).
 //!
 //! The host validates every call against the tool's input schema before the plugin runs; a
 //! plugin needs this only when one tool stands for many (compact mode), so that the operation
@@ -8,8 +10,22 @@
 
 use serde_json::Value;
 
+/// Matchers for the `pattern`s a plugin's schemas use: the pattern's text and a function that
+/// accepts exactly the strings it matches.
+pub type Patterns<'a> = &'a [(&'a str, fn(&str) -> bool)];
+
 /// `Err` names the first offending field (`at` is its path so far, e.g. `arguments`).
 pub fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    check_with(schema, value, at, &[])
+}
+
+/// [`check`] for schemas that use `pattern`.
+pub fn check_with(
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    patterns: Patterns,
+) -> Result<(), String> {
     if let Some(types) = schema.get("type") {
         let allowed: Vec<&str> = match types {
             Value::String(one) => vec![one.as_str()],
@@ -45,6 +61,19 @@ pub fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     {
         return Err(format!("{at} must have at least {least} characters"));
     }
+    if let (Some(text), Some(pattern)) = (
+        value.as_str(),
+        schema.get("pattern").and_then(Value::as_str),
+    ) {
+        let matcher = patterns
+            .iter()
+            .find(|(known, _)| *known == pattern)
+            .map(|(_, matcher)| matcher)
+            .ok_or_else(|| format!("{at}: the plugin cannot check the pattern {pattern}"))?;
+        if !matcher(text) {
+            return Err(format!("{at} must match {pattern}"));
+        }
+    }
     if let Some(items) = value.as_array() {
         if let Some(least) = schema.get("minItems").and_then(Value::as_u64)
             && (items.len() as u64) < least
@@ -53,7 +82,7 @@ pub fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
         }
         if let Some(item_schema) = schema.get("items") {
             for (index, item) in items.iter().enumerate() {
-                check(item_schema, item, &format!("{at}[{index}]"))?;
+                check_with(item_schema, item, &format!("{at}[{index}]"), patterns)?;
             }
         }
     }
@@ -73,7 +102,7 @@ pub fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
         let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
         for (key, field) in object {
             match properties.and_then(|properties| properties.get(key)) {
-                Some(field_schema) => check(field_schema, field, &joined(at, key))?,
+                Some(field_schema) => check_with(field_schema, field, &joined(at, key), patterns)?,
                 None if closed => {
                     let known: Vec<&str> = properties
                         .into_iter()
@@ -132,7 +161,8 @@ mod tests {
                 "percent": {"type": "integer", "minimum": 50, "maximum": 100},
                 "which": {"type": "string", "enum": ["front", "rear"]},
                 "vins": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                "name": {"type": "string", "minLength": 1}
+                "name": {"type": "string", "minLength": 1},
+                "day": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"}
             },
             "required": ["percent"],
             "additionalProperties": false
@@ -151,9 +181,19 @@ mod tests {
             ),
             (json!({"percent": 80, "name": ""}), "at least 1 characters"),
             (json!({"percent": 80, "colour": "red"}), "not an argument"),
+            (
+                json!({"percent": 80, "day": "2026-11-01"}),
+                "cannot check the pattern",
+            ),
         ] {
             let error = check(&schema, &bad, "").unwrap_err();
             assert!(error.contains(says), "{bad}: {error}");
         }
+        let digits = |text: &str| text.len() == 10 && text.as_bytes()[4] == b'-';
+        let patterns: Patterns = &[("^\\d{4}-\\d{2}-\\d{2}$", digits)];
+        let day = |day: &str| json!({"percent": 80, "day": day});
+        assert!(check_with(&schema, &day("2026-11-01"), "", patterns).is_ok());
+        let error = check_with(&schema, &day("1 Nov"), "", patterns).unwrap_err();
+        assert!(error.contains("day must match"), "{error}");
     }
 }

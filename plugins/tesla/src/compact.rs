@@ -5,8 +5,8 @@
 //! so the requests on the wire are the same. `help` gives one operation's description and
 //! arguments, which full mode spreads over a hundred tool descriptions.
 
-use carport_guest::{Annotations, Output, Tool, ToolError};
-use serde_json::{Map, Value, json};
+use carport_guest::{Annotations, Output, Tool, ToolError, compact};
+use serde_json::{Map, Value};
 
 use crate::catalogue::{ENDPOINTS, Effect, Endpoint};
 use crate::{VEHICLE_STATE, input_schema_of, response_schema, tool_of, vehicle_state_tool};
@@ -76,19 +76,12 @@ impl Group {
                 Annotations::DESTRUCTIVE,
             ),
         };
-        Tool::new(
+        compact::operations_tool(
             self.tool(),
             title,
             description,
-            json!({
-                "type": "object",
-                "properties": {
-                    self.selector(): {"type": "string", "enum": names},
-                    "arguments": {"type": "object", "description": "As help lists them."}
-                },
-                "required": [self.selector()],
-                "additionalProperties": false
-            }),
+            self.selector(),
+            &names,
             annotations,
         )
         .with_output_schema(response_schema())
@@ -98,27 +91,8 @@ impl Group {
 pub fn tools() -> Vec<Tool> {
     let mut tools = vec![vehicle_state_tool("state", STATE_DOC)];
     tools.extend(Group::ALL.map(Group::described));
-    tools.push(help_tool());
+    tools.push(compact::help_tool());
     tools
-}
-
-fn help_tool() -> Tool {
-    Tool::new(
-        "help",
-        "Describe an operation",
-        "What an operation does and takes. Sends nothing.",
-        json!({
-            "type": "object",
-            "properties": {"operation": {"type": "string"}},
-            "required": ["operation"],
-            "additionalProperties": false
-        }),
-        Annotations {
-            open_world: false,
-            ..Annotations::READ
-        },
-    )
-    .with_output_schema(json!({"type": "object", "required": ["tool", "description", "arguments"]}))
 }
 
 /// What a compact call comes to.
@@ -129,7 +103,7 @@ pub enum Resolved {
     Answer(Output),
 }
 
-pub fn resolve(tool: &str, mut arguments: Map<String, Value>) -> Result<Resolved, ToolError> {
+pub fn resolve(tool: &str, arguments: Map<String, Value>) -> Result<Resolved, ToolError> {
     if tool == "state" {
         return Ok(Resolved::Run(VEHICLE_STATE, arguments));
     }
@@ -144,38 +118,19 @@ pub fn resolve(tool: &str, mut arguments: Map<String, Value>) -> Result<Resolved
         .into_iter()
         .find(|group| group.tool() == tool)
         .ok_or_else(|| ToolError::invalid(format!("tesla has no compact tool named {tool}")))?;
-    let name = arguments
-        .remove(group.selector())
-        .and_then(|name| name.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let (name, arguments) = compact::take_operation(arguments, group.selector())?;
     let endpoint = group
         .members()
         .find(|endpoint| endpoint.name == name)
         .ok_or_else(|| ToolError::invalid(format!("{tool} has no operation named {name:?}")))?;
-    let operation = match arguments.remove("arguments") {
-        Some(Value::Object(own)) => own,
-        None => Map::new(),
-        Some(_) => return Err(ToolError::invalid("arguments must be an object")),
-    };
-    let operation = Value::Object(operation);
-    carport_guest::schema::check(&input_schema_of(endpoint), &operation, "").map_err(
-        |problem| {
-            ToolError::invalid(format!(
-                "{name}: {problem}; nothing was sent (help with operation {name} lists its \
-                 arguments)"
-            ))
-        },
-    )?;
-    let Value::Object(operation) = operation else {
-        unreachable!("built as an object above")
-    };
-    Ok(Resolved::Run(endpoint.name, operation))
+    let arguments = compact::checked(&name, &input_schema_of(endpoint), arguments, &[])?;
+    Ok(Resolved::Run(endpoint.name, arguments))
 }
 
 fn help(operation: &str) -> Result<Output, ToolError> {
     if operation == VEHICLE_STATE || operation == "state" {
         let tool = vehicle_state_tool("state", crate::VEHICLE_STATE_DOC);
-        return Ok(described("state", &tool));
+        return Ok(compact::help_answer("state", &tool));
     }
     let endpoint = ENDPOINTS
         .iter()
@@ -186,22 +141,17 @@ fn help(operation: &str) -> Result<Output, ToolError> {
                  all"
             ))
         })?;
-    Ok(described(Group::of(endpoint).tool(), &tool_of(endpoint)))
-}
-
-fn described(tool: &str, full: &Tool) -> Output {
-    let arguments: Value = serde_json::from_str(&full.input_schema).unwrap_or(Value::Null);
-    Output::json(&json!({
-        "tool": tool,
-        "description": full.description,
-        "arguments": arguments,
-    }))
+    Ok(compact::help_answer(
+        Group::of(endpoint).tool(),
+        &tool_of(endpoint),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalogue::Route;
+    use serde_json::json;
 
     #[test]
     fn every_row_is_in_exactly_one_compact_tool() {
