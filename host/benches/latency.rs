@@ -71,7 +71,7 @@ async fn main() {
     let text = carport::demo::config_text(&simulator, &components(), &data_dir).unwrap();
     let config = carport::config::Config::parse(&text, &data_dir).unwrap();
     let config_path = work.path().join("plugins.toml");
-    std::fs::write(&config_path, text).unwrap();
+    std::fs::write(&config_path, &text).unwrap();
     let cache = work.path().join("cache");
 
     println!("carport latency benchmark (release; simulator on loopback)\n");
