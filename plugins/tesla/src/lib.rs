@@ -43,14 +43,19 @@ const FULL_SUMMARY: &str = "Tesla vehicles and energy sites through the Fleet AP
      endpoint: start with list_vehicles_and_energy_sites, read a car with vehicle_state (km, °C), \
      command it with the command tools.";
 
-/// What every tool shares, said once here (the server's instructions) rather than in each tool.
-const SHARED_SUMMARY: &str = "vehicle_tag is the car's VIN (or numeric id) from \
-     list_vehicles_and_energy_sites, and energy_site_id an energy site's id from the same list; \
-     either may be omitted when plugins.toml sets a default (`vin`, `energy_site_id`). Commands \
-     wake a sleeping car first (10-30 s, with progress), are sent once and return {result, \
-     reason}: confirm with vehicle_state afterwards. Reads never wake a car unless called with \
-     wake: true (waking drains the battery and Tesla bills it). Reads return Tesla's answer as \
-     {response}.";
+/// What every tool shares, said once here (the server's instructions) rather than in each tool;
+/// `state_tool` is the state tool's name in the mode served.
+fn shared_summary(state_tool: &str) -> String {
+    format!(
+        "vehicle_tag is the car's VIN (or numeric id) from list_vehicles_and_energy_sites, and \
+         energy_site_id an energy site's id from the same list; either may be omitted when \
+         plugins.toml sets a default (`vin`, `energy_site_id`). Commands wake a sleeping car \
+         first (10-30 s, with progress), are sent once and return {{result, reason}}: confirm \
+         with {state_tool} afterwards. Reads never wake a car unless called with wake: true \
+         (waking drains the battery and Tesla bills it). Endpoint reads return Tesla's answer as \
+         {{response}}."
+    )
+}
 
 const STATES: VehicleStates = VehicleStates {
     scheme: "tesla",
@@ -66,10 +71,13 @@ impl Provider for Tesla {
             ToolMode::Full => {
                 let mut tools: Vec<Tool> = ENDPOINTS.iter().map(tool_of).collect();
                 tools.push(vehicle_state_tool(VEHICLE_STATE, VEHICLE_STATE_DOC));
-                (format!("{FULL_SUMMARY} {SHARED_SUMMARY}"), tools)
+                (
+                    format!("{FULL_SUMMARY} {}", shared_summary(VEHICLE_STATE)),
+                    tools,
+                )
             }
             ToolMode::Compact => (
-                format!("{} {SHARED_SUMMARY}", compact::SUMMARY),
+                format!("{} {}", compact::SUMMARY, shared_summary("state")),
                 compact::tools(),
             ),
         };
