@@ -8,7 +8,8 @@
 //! - the same calls in process (registry only, no MCP, no pipes), to show the sandbox's share;
 //! - a read over MCP against the same request sent straight to the simulator (carport's
 //!   overhead), resident memory after start-up and after 10,000 calls;
-//! - streamable HTTP: sequential calls on one keep-alive connection, and 1,000 concurrent calls.
+//! - streamable HTTP: sequential calls on one keep-alive connection, and 1,000 concurrent calls;
+//! - tools/list bytes per plugin in full and compact `tool_mode`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -74,7 +75,7 @@ async fn main() {
     let text = carport::demo::config_text(&simulator, &components(), &data_dir).unwrap();
     let config = carport::config::Config::parse(&text, &data_dir).unwrap();
     let config_path = work.path().join("plugins.toml");
-    std::fs::write(&config_path, text).unwrap();
+    std::fs::write(&config_path, &text).unwrap();
     let cache = work.path().join("cache");
 
     println!("carport latency benchmark (release; simulator on loopback)\n");
@@ -82,6 +83,19 @@ async fn main() {
     Figures(vec![cold]).report("start to tools/list, cold cache");
     let warm = collect_sequentially(STARTS, || spawn_and_list(&config_path, &cache)).await;
     Figures(warm).report("start to tools/list, warm cache");
+    println!();
+    for mode in ["full", "compact"] {
+        let mode_config = work.path().join(format!("plugins-{mode}.toml"));
+        let moded = text.replace(
+            "]\ncomponent = ",
+            &format!("]\ntool_mode = {mode:?}\ncomponent = "),
+        );
+        std::fs::write(&mode_config, moded).unwrap();
+        for (plugin, tools, bytes) in tools_list_bytes(&mode_config, &cache).await {
+            println!("tools/list, {mode:<7} mode: {plugin:<10} {tools:>3} tools {bytes:>7} bytes");
+        }
+    }
+    println!();
 
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
     command
@@ -328,6 +342,37 @@ async fn http_figures(config: &Path, cache: &Path) {
         at(0.99).as_secs_f64() * 1000.0
     );
     let _ = server.kill().await;
+}
+
+/// Per plugin (by tool-name prefix): how many tools and how many bytes of tools/list they take,
+/// serialised as they travel.
+async fn tools_list_bytes(config: &Path, cache: &Path) -> Vec<(String, usize, usize)> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("CARPORT_CACHE_DIR", cache)
+        .env("CARPORT_LOG", "warn");
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    client.cancel().await.unwrap();
+    let mut plugins: Vec<String> = tools
+        .iter()
+        .filter_map(|tool| tool.name.split('_').next().map(str::to_string))
+        .collect();
+    plugins.sort();
+    plugins.dedup();
+    plugins
+        .into_iter()
+        .map(|plugin| {
+            let own: Vec<_> = tools
+                .iter()
+                .filter(|tool| tool.name.split('_').next() == Some(plugin.as_str()))
+                .collect();
+            let bytes = serde_json::to_vec(&json!({ "tools": own })).unwrap().len();
+            (plugin, own.len(), bytes)
+        })
+        .collect()
 }
 
 async fn collect_sequentially<F, Fut>(times: usize, mut make: F) -> Vec<Duration>

@@ -282,6 +282,14 @@ impl Config {
                     );
                 }
             }
+            let filtered = plugin.tools != every_tool() || !plugin.deny_tools.is_empty();
+            if plugin.tool_mode == ToolMode::Compact && filtered {
+                bail!(
+                    "[plugins.{id}]: tool_mode = \"compact\" serves every operation through a \
+                     few shared tools, so `tools` and `deny_tools` could not turn single \
+                     operations off; keep tool_mode = \"full\" to deny operations"
+                );
+            }
             if let Some(digest) = &plugin.sha256
                 && (digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()))
             {
@@ -371,6 +379,19 @@ mod tests {
         let everything =
             Config::parse("[plugins.t]\ncomponent = \"t.wasm\"\n", Path::new(".")).unwrap();
         assert!(everything.plugins["t"].serves("erase_user_data"));
+    }
+
+    #[test]
+    fn compact_mode_refuses_tool_filters_it_could_not_enforce() {
+        let text = "[plugins.t]\ncomponent = \"t.wasm\"\ntool_mode = \"compact\"\n\
+                    deny_tools = [\"*unlock*\"]\n";
+        let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+        assert!(
+            error.contains("could not turn single operations off"),
+            "{error}"
+        );
+        let plain = "[plugins.t]\ncomponent = \"t.wasm\"\ntool_mode = \"compact\"\n";
+        assert!(Config::parse(plain, Path::new(".")).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientInfo, ElicitRequestParams, ElicitResult,
     NumberOrString, ProgressNotificationParam, ProgressToken, RequestMetaObject,
-    ResourceUpdatedNotificationParam,
+    ResourceUpdatedNotificationParam, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
@@ -418,4 +418,32 @@ pub fn structured(result: &CallToolResult) -> Value {
 
 pub fn command(name: &str) -> Value {
     json!({ "command": name })
+}
+
+/// A structured result must match its tool's output schema; a read must have both.
+pub fn assert_structured_matches(tool: &Tool, result: &CallToolResult) {
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|hints| hints.read_only_hint)
+        == Some(true);
+    match (&tool.output_schema, &result.structured_content) {
+        (Some(schema), Some(value)) => {
+            let validator = jsonschema::validator_for(&Value::Object((**schema).clone()))
+                .unwrap_or_else(|error| panic!("{}: output schema: {error}", tool.name));
+            if let Some(error) = validator.iter_errors(value).next() {
+                panic!(
+                    "{}: {value} does not match its output schema: {error}",
+                    tool.name
+                );
+            }
+        }
+        (None, _) if !read_only => {}
+        (schema, value) => panic!(
+            "{}: a read needs an output schema and structured content (schema {}, content {})",
+            tool.name,
+            schema.is_some(),
+            value.is_some()
+        ),
+    }
 }

@@ -3,12 +3,14 @@
 //!
 //! The components come from `cargo xtask components` (the README's test command builds them).
 
+mod compact;
 mod conformance;
 mod harness;
 mod mcp_features;
 mod sandbox;
 mod server;
 mod smartcar;
+mod structured;
 mod tesla;
 mod teslamate;
 mod tessie;

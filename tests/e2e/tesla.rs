@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::harness::*;
 
-enum Auth {
+pub(crate) enum Auth {
     /// A static bearer token (MyTeslaMate's, or a Fleet token managed elsewhere).
     Token,
     /// The host's OAuth capability with a rotating refresh token in a file.
@@ -19,7 +19,12 @@ enum Auth {
 
 /// The `[plugins.tesla]` table; `simulator` is not started yet when the options are built, so
 /// the table is written by the test once it is.
-fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region: bool) -> String {
+pub(crate) fn tesla_table(
+    simulator: &Simulator,
+    dir: &Path,
+    auth: Auth,
+    allow_other_region: bool,
+) -> String {
     let url = simulator.url(Vendor::Fleet);
     let other = simulator.url(Vendor::FleetOtherRegion);
     let component = components_dir().join("tesla.wasm").display().to_string();
@@ -66,7 +71,7 @@ fn tesla_table(simulator: &Simulator, dir: &Path, auth: Auth, allow_other_region
     )
 }
 
-async fn start(auth: Auth, allow_other_region: bool) -> Harness {
+pub(crate) async fn start(auth: Auth, allow_other_region: bool) -> Harness {
     let mut harness = Harness::start().await;
     let table = tesla_table(
         &harness.simulator,
@@ -90,7 +95,7 @@ async fn restart_with(harness: &mut Harness, table: &str) {
     harness.stderr = stderr;
 }
 
-fn fleet_requests(harness: &Harness) -> Vec<carport::simulator::RecordedRequest> {
+pub(crate) fn fleet_requests(harness: &Harness) -> Vec<carport::simulator::RecordedRequest> {
     harness
         .simulator
         .requests()
@@ -100,7 +105,7 @@ fn fleet_requests(harness: &Harness) -> Vec<carport::simulator::RecordedRequest>
 }
 
 /// A value that satisfies a property's schema.
-fn sample(name: &str, schema: &Value) -> Value {
+pub(crate) fn sample(name: &str, schema: &Value) -> Value {
     if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
         return first.clone();
     }

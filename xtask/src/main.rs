@@ -83,6 +83,8 @@ fn run(args: Vec<String>) -> Result<()> {
                     "tesla",
                     "--package",
                     "smartcar",
+                    "--package",
+                    "teslamate",
                 ],
             )?;
             let mut command = vec![

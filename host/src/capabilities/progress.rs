@@ -88,20 +88,26 @@ mod tests {
     #[test]
     fn a_flood_is_cut_to_the_budget_and_the_queue() {
         let (mut sink, mut receiver) = channel();
+        let started = std::time::Instant::now();
         for step in 0..100_000 {
             sink.send(ProgressReport {
                 progress: f64::from(step),
                 total: None,
-                message: "x".repeat(10_000),
+                message: String::from("x"),
             });
         }
+        // The budget refills while the loop runs; a slow machine earns a few more reports.
+        let refilled = started.elapsed().as_secs_f64() * REPORTS_PER_SECOND;
         drop(sink);
         let mut received = 0;
         while let Ok(report) = receiver.try_recv() {
             assert!(report.message.len() <= 10_000);
             received += 1;
         }
-        assert!(received <= BURST_REPORTS as usize + 1, "{received}");
+        assert!(
+            received as f64 <= BURST_REPORTS + refilled.ceil() + 1.0,
+            "{received} reports passed in {refilled:.1} refills"
+        );
         assert!(received >= 1);
     }
 }

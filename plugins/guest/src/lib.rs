@@ -15,8 +15,10 @@ pub mod bindings {
 }
 
 pub mod args;
+pub mod compact;
 pub mod http;
 pub mod resources;
+pub mod schema;
 pub mod tool;
 pub mod vehicle;
 
@@ -320,6 +322,8 @@ impl Completion {
     }
 }
 
+// The bindings generate `Completion`, so it cannot derive `Default` here.
+#[allow(clippy::derivable_impls)]
 impl Default for Completion {
     fn default() -> Completion {
         Completion {

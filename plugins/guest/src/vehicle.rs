@@ -238,16 +238,39 @@ impl VehicleState {
                 },
                 "odometer_km": number,
                 "last_updated": string,
-                "fuel_level": {"type": "number", "description": "percent; combustion cars only"},
-                "fuel_range_km": {"type": "number", "description": "combustion cars only"},
-                "tire_pressures_kpa": object(json!({
-                    "front_left": number, "front_right": number,
-                    "rear_left": number, "rear_right": number,
-                })),
-                "oil_life": {"type": "number", "description": "percent of engine oil life left"},
             },
             "required": ["state", "charging", "location", "climate", "doors"],
         })
+    }
+
+    /// [`VehicleState::output_schema`] with the [`VehicleExtras`] that makes beyond Tesla
+    /// report, for providers that fill them (`to_json_with`).
+    pub fn output_schema_with_extras() -> Value {
+        let number = json!({"type": ["number", "null"]});
+        let mut schema = VehicleState::output_schema();
+        let properties = schema["properties"]
+            .as_object_mut()
+            .expect("the schema has properties");
+        properties.insert(
+            "fuel_level".into(),
+            json!({"type": "number", "description": "percent; combustion cars only"}),
+        );
+        properties.insert(
+            "fuel_range_km".into(),
+            json!({"type": "number", "description": "combustion cars only"}),
+        );
+        properties.insert(
+            "tire_pressures_kpa".into(),
+            json!({"type": "object", "properties": {
+                "front_left": number, "front_right": number,
+                "rear_left": number, "rear_right": number,
+            }}),
+        );
+        properties.insert(
+            "oil_life".into(),
+            json!({"type": "number", "description": "percent of engine oil life left"}),
+        );
+        schema
     }
 }
 

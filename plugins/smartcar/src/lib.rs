@@ -348,7 +348,7 @@ fn tools() -> Vec<Tool> {
             object(vehicle_and_user.clone(), &[]),
             Annotations::READ,
         )
-        .with_output_schema(VehicleState::output_schema()),
+        .with_output_schema(VehicleState::output_schema_with_extras()),
     ];
     for (name, _, permission, what) in COMMANDS {
         let mut properties = vehicle_and_user.clone();

@@ -14,14 +14,15 @@
 //!   one resend), so the plugin never sees a token.
 
 pub mod catalogue;
+mod compact;
 
 use carport_guest::http::{Request, Response};
 use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::VehicleState;
 use carport_guest::{
     Annotations, CallContext, Completion, CompletionRequest, Output, PluginInfo, Provider,
-    ResourceContents, ResourceInfo, Settings, Tool, ToolError, UpstreamError, clock, progress,
-    state,
+    ResourceContents, ResourceInfo, Settings, Tool, ToolError, ToolMode, UpstreamError, clock,
+    progress, state,
 };
 use catalogue::{ENDPOINTS, Effect, Endpoint, Fixed, Param, Route, To, Ty};
 use serde_json::{Map, Value, json};
@@ -35,6 +36,27 @@ const DEFAULT_WAKE_POLL_MS: u32 = 2000;
 /// What `vehicle_state` reads: everything its shape needs, location included.
 const STATE_SECTIONS: &str = "charge_state;climate_state;closures_state;drive_state;gui_settings;location_data;vehicle_config;vehicle_state";
 
+/// The full-mode name of the shared-shape state tool (`state` in compact mode).
+const VEHICLE_STATE: &str = "vehicle_state";
+
+const FULL_SUMMARY: &str = "Tesla vehicles and energy sites through the Fleet API, one tool per \
+     endpoint: start with list_vehicles_and_energy_sites, read a car with vehicle_state (km, °C), \
+     command it with the command tools.";
+
+/// What every tool shares, said once here (the server's instructions) rather than in each tool;
+/// `state_tool` is the state tool's name in the mode served.
+fn shared_summary(state_tool: &str) -> String {
+    format!(
+        "vehicle_tag is the car's VIN (or numeric id) from list_vehicles_and_energy_sites, and \
+         energy_site_id an energy site's id from the same list; either may be omitted when \
+         plugins.toml sets a default (`vin`, `energy_site_id`). Commands wake a sleeping car \
+         first (10-30 s, with progress), are sent once and return {{result, reason}}: confirm \
+         with {state_tool} afterwards. Reads never wake a car unless called with wake: true \
+         (waking drains the battery and Tesla bills it). Endpoint reads return Tesla's answer as \
+         {{response}}."
+    )
+}
+
 const STATES: VehicleStates = VehicleStates {
     scheme: "tesla",
     id_name: "vin",
@@ -44,18 +66,24 @@ const STATES: VehicleStates = VehicleStates {
 struct Tesla;
 
 impl Provider for Tesla {
-    fn describe(_context: &CallContext) -> PluginInfo {
-        let mut tools: Vec<Tool> = ENDPOINTS.iter().map(tool_of).collect();
-        tools.push(vehicle_state_tool());
-        PluginInfo::new(
-            "tesla",
-            "Tesla vehicles and energy sites through the Fleet API: start with \
-             list_vehicles_and_energy_sites, read a car with vehicle_state (km, °C), \
-             command it with the command tools (the car is woken when needed).",
-            tools,
-        )
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_resources(STATES.scheme, vec![STATES.template()])
+    fn describe(context: &CallContext) -> PluginInfo {
+        let (summary, tools) = match context.tool_mode {
+            ToolMode::Full => {
+                let mut tools: Vec<Tool> = ENDPOINTS.iter().map(tool_of).collect();
+                tools.push(vehicle_state_tool(VEHICLE_STATE, VEHICLE_STATE_DOC));
+                (
+                    format!("{FULL_SUMMARY} {}", shared_summary(VEHICLE_STATE)),
+                    tools,
+                )
+            }
+            ToolMode::Compact => (
+                format!("{} {}", compact::SUMMARY, shared_summary("state")),
+                compact::tools(),
+            ),
+        };
+        PluginInfo::new("tesla", &summary, tools)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_resources(STATES.scheme, vec![STATES.template()])
     }
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
@@ -93,14 +121,13 @@ impl Provider for Tesla {
     ) -> Result<Output, ToolError> {
         let api = Api::new(Settings::from_context(&context));
         let arguments: Map<String, Value> = carport_guest::args::parse(&arguments)?;
-        if name == "vehicle_state" {
-            return api.vehicle_state(&arguments);
+        match context.tool_mode {
+            ToolMode::Full => api.run(&name, &arguments),
+            ToolMode::Compact => match compact::resolve(&name, arguments)? {
+                compact::Resolved::Run(operation, arguments) => api.run(operation, &arguments),
+                compact::Resolved::Answer(output) => Ok(output),
+            },
         }
-        let endpoint = ENDPOINTS
-            .iter()
-            .find(|endpoint| endpoint.name == name)
-            .ok_or_else(|| ToolError::invalid(format!("tesla has no tool named {name}")))?;
-        api.call(endpoint, &arguments)
     }
 }
 
@@ -131,33 +158,37 @@ fn schema_of(ty: Ty, doc: &str) -> Value {
 }
 
 fn vehicle_tag_schema() -> Value {
-    json!({
-        "type": "string",
-        "minLength": 1,
-        "description": "The car: its VIN (or numeric id). Optional when plugins.toml sets a default `vin`; list_vehicles_and_energy_sites lists them."
-    })
+    json!({"type": "string", "minLength": 1, "description": "VIN; default: see instructions."})
+}
+
+fn energy_site_schema() -> Value {
+    json!({"type": ["string", "integer"], "description": "Default: see instructions."})
 }
 
 fn wake_schema() -> Value {
     json!({
         "type": "boolean",
-        "description": "Wake the car if it is asleep (10-30 s, drains battery). Default false: an asleep car is reported, not woken."
+        "description": "Wake an asleep car (10-30 s, drains battery). Default false: reported, not woken."
     })
 }
 
-fn tool_of(endpoint: &Endpoint) -> Tool {
+/// Reads return Tesla's answer as it came, in its `response` envelope: an object, a list, text
+/// or null depending on the endpoint, so only the envelope is promised.
+fn response_schema() -> Value {
+    json!({"type": "object", "required": ["response"]})
+}
+
+/// The input schema of one row's tool; compact mode checks the chosen operation against it.
+fn input_schema_of(endpoint: &Endpoint) -> Value {
     let mut properties = Map::new();
     let mut required: Vec<&str> = Vec::new();
     if endpoint.on_vehicle() {
         properties.insert("vehicle_tag".into(), vehicle_tag_schema());
     }
     if matches!(endpoint.route, Route::Site(..)) {
-        properties.insert(
-            "energy_site_id".into(),
-            json!({"type": ["string", "integer"], "description": "Energy site id from list_vehicles_and_energy_sites. Optional when plugins.toml sets `energy_site_id`."}),
-        );
+        properties.insert("energy_site_id".into(), energy_site_schema());
     }
-    if endpoint.needs_awake_car() && endpoint.effect == Effect::Read {
+    if takes_wake(endpoint) {
         properties.insert("wake".into(), wake_schema());
     }
     for param in endpoint.params {
@@ -166,24 +197,39 @@ fn tool_of(endpoint: &Endpoint) -> Tool {
             required.push(param.arg);
         }
     }
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// Reads of live data may wake the car when asked.
+fn takes_wake(endpoint: &Endpoint) -> bool {
+    endpoint.needs_awake_car() && endpoint.effect == Effect::Read
+}
+
+fn tool_of(endpoint: &Endpoint) -> Tool {
     let mut description = endpoint.doc.to_string();
     if matches!(endpoint.route, Route::Command) {
-        description.push_str(
-            " A sleeping car is woken first (with progress). Returns {result, reason}; call vehicle_state afterwards to confirm.",
-        );
+        description.push_str(" Wakes the car.");
     }
-    Tool::new(
+    let tool = Tool::new(
         endpoint.name,
         &title_of(endpoint.name),
         &description,
-        json!({
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": false
-        }),
+        input_schema_of(endpoint),
         annotations(endpoint.effect),
-    )
+    );
+    if endpoint.effect == Effect::Read {
+        tool.with_output_schema(response_schema())
+    } else {
+        tool
+    }
 }
 
 fn title_of(name: &str) -> String {
@@ -195,11 +241,13 @@ fn title_of(name: &str) -> String {
     }
 }
 
-fn vehicle_state_tool() -> Tool {
+/// The state tool; `description` is the full one in full mode and a short one in compact mode,
+/// where the output schema alone carries the shape.
+fn vehicle_state_tool(name: &str, description: &str) -> Tool {
     Tool::new(
-        "vehicle_state",
+        name,
         "Vehicle state summary",
-        "The car in carport's shared vehicle shape, the same for every provider: { vin, display_name, state, battery_level (%), battery_range_km, charging { state, minutes_remaining, charge_limit, charger_power_kw }, location { latitude, longitude, heading, speed (km/h) }, locked, sentry_mode, climate { is_on, inside_temp, outside_temp, target_temp (°C), is_defrosting }, doors { … true = open }, odometer_km, last_updated }. An asleep car returns state 'asleep' with no live data unless wake is true.",
+        description,
         json!({
             "type": "object",
             "properties": {"vehicle_tag": vehicle_tag_schema(), "wake": wake_schema()},
@@ -209,6 +257,8 @@ fn vehicle_state_tool() -> Tool {
     )
     .with_output_schema(VehicleState::output_schema())
 }
+
+const VEHICLE_STATE_DOC: &str = "The car in carport's shared vehicle shape, the same for every provider: { vin, display_name, state, battery_level (%), battery_range_km, charging { state, minutes_remaining, charge_limit, charger_power_kw }, location { latitude, longitude, heading, speed (km/h) }, locked, sentry_mode, climate { is_on, inside_temp, outside_temp, target_temp (°C), is_defrosting }, doors { … true = open }, odometer_km, last_updated }. An asleep car returns state 'asleep' with no live data unless wake is true.";
 
 struct Api {
     settings: Settings,
@@ -234,6 +284,18 @@ impl Api {
             .trim_end_matches('/')
             .to_string();
         Api { settings, base_url }
+    }
+
+    /// Runs one operation by its full-mode tool name, with its full-mode arguments.
+    fn run(&self, name: &str, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
+        if name == VEHICLE_STATE {
+            return self.vehicle_state(arguments);
+        }
+        let endpoint = ENDPOINTS
+            .iter()
+            .find(|endpoint| endpoint.name == name)
+            .ok_or_else(|| ToolError::invalid(format!("tesla has no tool named {name}")))?;
+        self.call(endpoint, arguments)
     }
 
     /// The host attaches the credential: an OAuth access token it refreshes itself
@@ -529,11 +591,7 @@ impl Api {
             .iter()
             .find(|endpoint| endpoint.name == "list_vehicles_and_energy_sites")
             .expect("the catalogue has list_vehicles_and_energy_sites");
-        let listed = self.call(products, &Map::new())?;
-        let products: Value = listed
-            .structured
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let products = response_of(self.call(products, &Map::new())?);
         Ok(products
             .as_array()
             .into_iter()
@@ -557,20 +615,14 @@ impl Api {
             Value::from(STATE_SECTIONS.split(';').collect::<Vec<_>>()),
         );
         let data = match self.call(data_endpoint, &query) {
-            Ok(output) => output
-                .structured
-                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-                .unwrap_or(Value::Null),
+            Ok(output) => response_of(output),
             // Asleep and not to be woken: what Tesla knows without waking it.
             Err(ToolError::Upstream(UpstreamError { status: 408, .. })) => {
                 let vehicle = ENDPOINTS
                     .iter()
                     .find(|endpoint| endpoint.name == "get_vehicle")
                     .expect("get_vehicle");
-                self.call(vehicle, arguments)?
-                    .structured
-                    .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-                    .unwrap_or(Value::Null)
+                response_of(self.call(vehicle, arguments)?)
             }
             Err(error) => return Err(error),
         };
@@ -650,13 +702,14 @@ fn finish(response: Response) -> Result<Output, ToolError> {
         .header("content-type")
         .is_none_or(|kind| kind.contains("json"));
     if !is_json {
+        let kind = response.header("content-type").unwrap_or("unknown type");
         let text = format!(
-            "{} answer of {} bytes ({}), not shown",
+            "{} answer of {} bytes ({kind}), not shown",
             response.status,
             response.body.len(),
-            response.header("content-type").unwrap_or("unknown type")
         );
-        return Ok(Output::text(text));
+        let summary = json!({"response": null, "content_type": kind, "bytes": response.body.len()});
+        return Ok(Output::json_with_text(&summary, text));
     }
     let answer: Value = response.json()?;
     let data = match answer {
@@ -665,7 +718,16 @@ fn finish(response: Response) -> Result<Output, ToolError> {
         }
         other => other,
     };
-    Ok(Output::json(&data))
+    Ok(Output::json(&json!({ "response": data })))
+}
+
+/// The `response` of a structured result of [`finish`].
+fn response_of(output: Output) -> Value {
+    output
+        .structured
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .map(|mut answer| answer["response"].take())
+        .unwrap_or(Value::Null)
 }
 
 fn rate_limited(seconds: u64, message: &str) -> ToolError {
@@ -732,7 +794,7 @@ mod tests {
                 tool.name
             );
             let schema: Value = serde_json::from_str(&tool.input_schema).unwrap();
-            for required in schema["required"].as_array().unwrap() {
+            for required in schema["required"].as_array().into_iter().flatten() {
                 assert!(
                     schema["properties"]
                         .get(required.as_str().unwrap())

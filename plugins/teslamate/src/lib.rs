@@ -15,10 +15,11 @@ use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::{Charging, Climate, Doors, KM_PER_MILE, Location, VehicleState};
 use carport_guest::{
     Annotations, CallContext, Completion, CompletionRequest, Output, PluginInfo, Provider,
-    ResourceContents, ResourceInfo, Settings, Tool, ToolError, UpstreamError, args,
+    ResourceContents, ResourceInfo, Settings, Tool, ToolError, ToolMode, UpstreamError, args,
+    compact,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 const TOKEN_SECRET: &str = "token";
 const MAX_PAGE_SIZE: u32 = 100;
@@ -297,17 +298,146 @@ const STATES: VehicleStates = VehicleStates {
     provider: "TeslaMate",
 };
 
-impl Provider for TeslaMate {
-    fn describe(_context: &CallContext) -> PluginInfo {
-        PluginInfo::new(
-            "teslamate",
-            "Tesla history and status from a self-hosted TeslaMate (read-only): \
-             get_cars for car ids, vehicle_state for the current state, \
-             get_car_charges / get_car_drives for history.",
-            tools(),
+/// Compact mode: `state` (vehicle_state), `read` {endpoint, arguments} for the nine reads of
+/// TeslaMate's own data, and `help`; a read's arguments are checked against its own tool's
+/// schema before anything is sent, so the request is the one its full-mode tool would send.
+fn compact_tools() -> Vec<Tool> {
+    let full = tools();
+    let reads: Vec<&str> = full
+        .iter()
+        .map(|tool| tool.name.as_str())
+        .filter(|name| *name != "vehicle_state")
+        .collect();
+    let mut state = full
+        .iter()
+        .find(|tool| tool.name == "vehicle_state")
+        .expect("tools() has vehicle_state")
+        .clone();
+    state.name = "state".into();
+    state.description = "The car's current state in carport's shared vehicle shape (km, km/h, \
+                         °C; see the output schema), from TeslaMate's latest status."
+        .into();
+    vec![
+        state,
+        compact::operations_tool(
+            "read",
+            "Read TeslaMate data",
+            "Read one of TeslaMate's cars, statuses, charges, drives, battery health or updates.",
+            "endpoint",
+            &reads,
+            Annotations::READ,
         )
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_resources(STATES.scheme, vec![STATES.template()])
+        .with_output_schema(json!({"type": "object"})),
+        compact::help_tool(),
+    ]
+}
+
+/// A compact call as the full-mode tool name and arguments it stands for, or `help`'s answer.
+fn resolve_compact(
+    tool: &str,
+    arguments: &str,
+) -> Result<Result<(String, String), Output>, ToolError> {
+    let arguments: Map<String, Value> = args::parse(arguments)?;
+    let full = tools();
+    let full_tool = |name: &str| full.iter().find(|tool| tool.name == name);
+    match tool {
+        "state" => Ok(Ok((
+            "vehicle_state".into(),
+            Value::Object(arguments).to_string(),
+        ))),
+        "help" => {
+            let operation = arguments
+                .get("operation")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let (name, served_by) = match operation {
+                "state" | "vehicle_state" => ("vehicle_state", "state"),
+                other => (other, "read"),
+            };
+            let found = full_tool(name).ok_or_else(|| {
+                ToolError::invalid(format!(
+                    "no operation named {operation:?}: read's endpoint enum lists them all"
+                ))
+            })?;
+            Ok(Err(compact::help_answer(served_by, found)))
+        }
+        "read" => {
+            let (name, own) = compact::take_operation(arguments, "endpoint")?;
+            let found = full_tool(&name)
+                .filter(|found| found.name != "vehicle_state")
+                .ok_or_else(|| ToolError::invalid(format!("read has no endpoint {name:?}")))?;
+            let schema: Value = serde_json::from_str(&found.input_schema)
+                .map_err(|error| ToolError::internal(error.to_string()))?;
+            let own = compact::checked(&name, &schema, own, &[(DATE_PATTERN, is_date)])?;
+            Ok(Ok((name, Value::Object(own).to_string())))
+        }
+        other => Err(ToolError::invalid(format!(
+            "teslamate has no compact tool named {other}"
+        ))),
+    }
+}
+
+/// Exactly the strings [`DATE_PATTERN`] matches (ASCII digits).
+fn is_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    let fits = |part: &[u8], shape: &[u8]| {
+        part.len() == shape.len()
+            && part.iter().zip(shape).all(|(byte, want)| match want {
+                b'9' => byte.is_ascii_digit(),
+                other => byte == other,
+            })
+    };
+    if bytes.len() < 10 || !fits(&bytes[..10], b"9999-99-99") {
+        return false;
+    }
+    let rest = &bytes[10..];
+    if rest.is_empty() {
+        return true;
+    }
+    if rest.len() < 9 || !matches!(rest[0], b'T' | b' ') || !fits(&rest[1..9], b"99:99:99") {
+        return false;
+    }
+    let mut zone = &rest[9..];
+    if let Some(fraction) = zone.strip_prefix(b".") {
+        let length = fraction
+            .iter()
+            .take_while(|byte| byte.is_ascii_digit())
+            .count();
+        if !digits(&fraction[..length]) {
+            return false;
+        }
+        zone = &fraction[length..];
+    }
+    match zone {
+        [] | [b'Z'] => true,
+        [b'+' | b'-', offset @ ..] => fits(offset, b"99:99"),
+        _ => false,
+    }
+}
+
+impl Provider for TeslaMate {
+    fn describe(context: &CallContext) -> PluginInfo {
+        let tools = match context.tool_mode {
+            ToolMode::Full => tools(),
+            ToolMode::Compact => compact_tools(),
+        };
+        let summary = match context.tool_mode {
+            ToolMode::Full => {
+                "Tesla history and status from a self-hosted TeslaMate (read-only): get_cars for \
+                 car ids, vehicle_state for the current state, get_car_charges / get_car_drives \
+                 for history."
+            }
+            ToolMode::Compact => {
+                "Tesla history and status from a self-hosted TeslaMate (read-only), in three \
+                 tools: read {endpoint, arguments} (get_cars first for car ids, then a car's \
+                 status, charges, drives, battery health, updates), state for a car's current \
+                 state, help {operation} for what an endpoint returns and takes."
+            }
+        };
+        PluginInfo::new("teslamate", summary, tools)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_resources(STATES.scheme, vec![STATES.template()])
     }
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
@@ -344,6 +474,13 @@ impl Provider for TeslaMate {
         arguments: String,
         context: CallContext,
     ) -> Result<Output, ToolError> {
+        let (name, arguments) = match context.tool_mode {
+            ToolMode::Full => (name, arguments),
+            ToolMode::Compact => match resolve_compact(&name, &arguments)? {
+                Ok(full_call) => full_call,
+                Err(answer) => return Ok(answer),
+            },
+        };
         let api = Api::new(&Settings::from_context(&context))?;
         match name.as_str() {
             "get_cars" => api.cars(),
@@ -790,3 +927,65 @@ fn tesla_charging_word(word: &str) -> String {
 }
 
 carport_guest::plugin!(TeslaMate);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_date_accepts_what_the_date_pattern_accepts() {
+        for good in [
+            "2026-03-01",
+            "2026-03-01T08:00:00",
+            "2026-03-01 08:00:00",
+            "2026-03-01T08:00:00Z",
+            "2026-03-01T08:00:00.123+02:00",
+            "2026-03-01T08:00:00-05:00",
+        ] {
+            assert!(is_date(good), "{good}");
+        }
+        for bad in [
+            "",
+            "2026-3-01",
+            "2026-03-01T08:00",
+            "2026-03-01T08:00:00.",
+            "2026-03-01T08:00:00+0200",
+            "2026-03-01T08:00:00ZZ",
+            "01/03/2026",
+            "2026-03-01x",
+        ] {
+            assert!(!is_date(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compact_reads_are_checked_against_their_own_schemas() {
+        let refused = |arguments: &str| {
+            matches!(
+                resolve_compact("read", arguments),
+                Err(ToolError::InvalidArguments(_))
+            )
+        };
+        assert!(refused(r#"{"endpoint": "get_car"}"#));
+        assert!(refused(
+            r#"{"endpoint": "get_car", "arguments": {"car_id": 0}}"#
+        ));
+        assert!(refused(
+            r#"{"endpoint": "get_car_charges", "arguments": {"car_id": 1, "start_date": "March"}}"#
+        ));
+        assert!(refused(
+            r#"{"endpoint": "vehicle_state", "arguments": {"car_id": 1}}"#
+        ));
+        let Ok(Ok((name, arguments))) = resolve_compact(
+            "read",
+            r#"{"endpoint": "get_car_charges", "arguments": {"car_id": 1, "start_date": "2026-03-01"}}"#,
+        ) else {
+            panic!("a good read was refused")
+        };
+        assert_eq!(name, "get_car_charges");
+        assert_eq!(
+            serde_json::from_str::<Value>(&arguments).unwrap(),
+            json!({"car_id": 1, "start_date": "2026-03-01"})
+        );
+    }
+}
