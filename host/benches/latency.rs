@@ -155,7 +155,7 @@ async fn main() {
     }
 
     // carport's share of a read: the same GET straight to the simulator, then through MCP.
-    let vin = &simulator.state.vehicles()[0].vin;
+    let vin = simulator.state.vehicles()[0].vin.clone();
     let direct_url = format!(
         "{}/api/1/vehicles/{vin}/vehicle_data",
         simulator.url(carport::simulator::Vendor::Fleet)
