@@ -38,7 +38,7 @@ const DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 const DEFAULT_PAGE_SIZE: usize = 10;
 const KM_PER_MILE: f64 = 1.609_344;
 const KPA_PER_PSI: f64 = 6.894_757;
-const FIXTURES: &str = include_str!("fixtures/smartcar.json");
+const FIXTURES: &str = include_str!("../fixtures/smartcar.json");
 
 type Shared = State<Arc<SimState>>;
 /// An error answer, boxed because a `Response` is large.
