@@ -22,6 +22,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use serde_json::{Value, json};
 
 use super::vehicle::now_ms;
@@ -951,94 +952,27 @@ fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
 
-/// Days since 1970-01-01 of a civil date (Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Unix seconds as RFC 3339 UTC, as TeslaMateApi writes dates with TZ=UTC.
 fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    // Walk forward from the era start: simple and exact for the dates used here.
-    let mut year = 1970 + days.div_euclid(366);
-    while days_from_civil(year + 1, 1, 1) <= days {
-        year += 1;
-    }
-    while days_from_civil(year, 1, 1) > days {
-        year -= 1;
-    }
-    let mut month = 1;
-    while month < 12 && days_from_civil(year, month + 1, 1) <= days {
-        month += 1;
-    }
-    let day = days - days_from_civil(year, month, 1) + 1;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// What TeslaMateApi accepts as a date: RFC 3339, or `YYYY-MM-DD HH:MM:SS` (`T` allowed) in the
 /// user's time zone (UTC here). Impossible dates (month 13, 30 February) are refused.
 fn parse_date(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 19 || !matches!(bytes[10], b'T' | b't' | b' ') {
-        return None;
+    if let Ok(zoned) = DateTime::parse_from_rfc3339(text) {
+        return Some(zoned.timestamp());
     }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        part.bytes()
-            .all(|byte| byte.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    let separators = [bytes[4], bytes[7], bytes[13], bytes[16]];
-    if separators != [b'-', b'-', b':', b':']
-        || !(1..=12).contains(&month)
-        || !(1..=days_in_month(year, month)).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &fraction[digits..];
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        zone if zone.len() == 6 && matches!(zone.as_bytes()[0], b'+' | b'-') => {
-            let hours: i64 = zone.get(1..3)?.parse().ok()?;
-            let minutes: i64 = zone.get(4..6)?.parse().ok()?;
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            sign * (hours * 3600 + minutes * 60)
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dt%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|local| local.and_utc().timestamp())
 }
 
 #[cfg(test)]
