@@ -9,4 +9,6 @@ pub mod config;
 pub mod demo;
 pub mod mcp;
 pub mod runtime;
-pub mod simulator;
+
+/// The simulator of the vendors' APIs, a crate of its own linked into the one binary.
+pub use carport_simulator as simulator;

@@ -95,6 +95,8 @@ fn run(args: Vec<String>) -> Result<()> {
                 "carport-guest",
                 "--package",
                 "xtask",
+                "--package",
+                "carport-simulator",
             ];
             command.extend_from_slice(rest);
             cargo_host(&root, &command)

@@ -22,6 +22,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,7 +39,7 @@ const DEFAULT_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 const DEFAULT_PAGE_SIZE: usize = 10;
 const KM_PER_MILE: f64 = 1.609_344;
 const KPA_PER_PSI: f64 = 6.894_757;
-const FIXTURES: &str = include_str!("fixtures/smartcar.json");
+const FIXTURES: &str = include_str!("../fixtures/smartcar.json");
 
 type Shared = State<Arc<SimState>>;
 /// An error answer, boxed because a `Response` is large.
@@ -750,29 +751,13 @@ fn rfc3339_now() -> String {
     rfc3339(now_ms())
 }
 
-/// Unix milliseconds as RFC 3339 UTC (Hinnant's days-to-civil algorithm).
+/// Unix milliseconds as RFC 3339 UTC, to the second.
 fn rfc3339(ms: u64) -> String {
-    let seconds = ms / 1000;
-    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
-    let z = days + 719_468;
-    let (era, day_of_era) = (z / 146_097, z % 146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn execution_document(execution: &Execution) -> Value {

@@ -3,9 +3,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, PartialEq)]
+const GARAGE: &str = include_str!("../fixtures/vehicles.json");
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SimVehicle {
     pub id: u64,
     pub vehicle_id: u64,
@@ -48,67 +51,9 @@ pub struct SimVehicle {
 }
 
 impl SimVehicle {
-    /// The demo garage: one car awake and parked, one asleep at home.
+    /// The demo garage (fixtures/vehicles.json): one car awake and parked, one asleep at home.
     pub fn garage() -> Vec<SimVehicle> {
-        let awake = SimVehicle {
-            id: 1_492_931_337_154_000,
-            vehicle_id: 1_349_000_001,
-            vin: "5YJ3E1EA7KF000001".into(),
-            display_name: "Red Arrow".into(),
-            asleep: false,
-            battery_level: 76.0,
-            battery_range_mi: 231.4,
-            charging_state: "Disconnected".into(),
-            charge_limit_soc: 80.0,
-            minutes_to_full_charge: 0.0,
-            charger_power_kw: 0.0,
-            charge_port_door_open: false,
-            locked: false,
-            sentry_mode: false,
-            driver_front: 0,
-            driver_rear: 0,
-            passenger_front: 0,
-            passenger_rear: 0,
-            front_trunk: 0,
-            rear_trunk: 0,
-            climate_on: false,
-            inside_temp_c: 24.5,
-            outside_temp_c: 18.0,
-            driver_temp_c: 21.0,
-            passenger_temp_c: 21.0,
-            defrost_mode: 0,
-            latitude: 37.4925,
-            longitude: -121.9447,
-            heading: 92.0,
-            speed_mph: None,
-            odometer_mi: 18_244.7,
-            car_version: "2026.20.5 0a1b2c3d4e5f".into(),
-            navigation_destination: None,
-            horn_honks: 0,
-            light_flashes: 0,
-        };
-        let asleep = SimVehicle {
-            id: 1_492_931_337_154_002,
-            vehicle_id: 1_349_000_002,
-            vin: "7SAYGDEE9PF000002".into(),
-            display_name: "Blue Ghost".into(),
-            asleep: true,
-            battery_level: 54.0,
-            battery_range_mi: 168.9,
-            charging_state: "Charging".into(),
-            charge_limit_soc: 90.0,
-            minutes_to_full_charge: 95.0,
-            charger_power_kw: 11.0,
-            charge_port_door_open: true,
-            locked: true,
-            sentry_mode: true,
-            latitude: 52.3731,
-            longitude: 4.8922,
-            heading: 270.0,
-            odometer_mi: 9_310.2,
-            ..awake.clone()
-        };
-        vec![awake, asleep]
+        serde_json::from_str(GARAGE).expect("the garage fixture is valid JSON")
     }
 
     pub fn state_word(&self) -> &'static str {

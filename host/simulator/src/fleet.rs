@@ -5,8 +5,8 @@
 //! Requests are answered by one handler that matches the path, so a new endpoint is one arm.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
 use axum::Router;
@@ -42,6 +42,18 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 fn ok(value: Value) -> Response {
     Json(json!({ "response": value })).into_response()
+}
+
+/// A fixed answer from fixtures/fleet.json, by name.
+fn canned(name: &str) -> Value {
+    static CANNED: LazyLock<Value> = LazyLock::new(|| {
+        serde_json::from_str(include_str!("../fixtures/fleet.json"))
+            .expect("the Fleet fixtures are valid JSON")
+    });
+    CANNED
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("fixtures/fleet.json has no `{name}`"))
 }
 
 fn command_ok() -> Response {
@@ -113,13 +125,8 @@ async fn api(
         (_, ["api", "1", "energy_sites", site, rest @ ..]) => {
             energy_site(&state, method.as_str(), site, rest, &query)
         }
-        ("GET", ["api", "1", "users", "me"]) => ok(json!({
-            "email": "driver@example.com", "full_name": "Sim Driver",
-            "profile_image_url": "", "vault_uuid": "b5c443af-a286-49eb-a4ad-35a97963155d"
-        })),
-        ("GET", ["api", "1", "users", "region"]) => ok(json!({
-            "region": "na", "fleet_api_base_url": "https://fleet-api.prd.na.vn.cloud.tesla.com"
-        })),
+        ("GET", ["api", "1", "users", "me"]) => ok(canned("user")),
+        ("GET", ["api", "1", "users", "region"]) => ok(canned("region")),
         ("GET", ["api", "1", "users", "feature_config"]) => {
             ok(json!({"signaling": {"enabled": true}}))
         }
@@ -131,25 +138,15 @@ async fn api(
         | ("POST", ["api", "1", "vehicle_subscriptions"]) => {
             ok(json!({"count": body["vehicle_ids"].as_array().map_or(0, Vec::len)}))
         }
-        ("GET", ["api", "1", "dx", "vehicles", "options"]) => ok(json!({"codes": [
-            {"code": "$MT336", "displayName": "Model 3 Long Range Dual Motor", "isActive": true}
-        ]})),
+        ("GET", ["api", "1", "dx", "vehicles", "options"]) => ok(canned("vehicle_options")),
         ("GET", ["api", "1", "dx", "vehicles", "upgrades", "eligibility"]) => {
             ok(json!({"eligible": []}))
         }
         ("GET", ["api", "1", "dx", "vehicles", "subscriptions", "eligibility"]) => {
             ok(json!({"eligible": []}))
         }
-        ("GET", ["api", "1", "dx", "warranty", "details"]) => ok(json!({"activeWarranty": [
-            {"warrantyType": "NEW_VEHICLE", "warrantyDisplayName": "Basic Vehicle Limited Warranty",
-             "expirationDate": "2028-09-30T00:00:00Z", "expirationOdometer": 50000, "odometerUnit": "MI"}
-        ]})),
-        ("GET", ["api", "1", "dx", "charging", "history"]) => ok(json!({"data": [
-            {"sessionId": 1_234_567, "vin": "5YJ3E1EA7KF000001", "siteLocationName": "Fremont, CA",
-             "chargeStartDateTime": "2026-10-02T09:05:41-07:00", "chargeStopDateTime": "2026-10-02T09:41:10-07:00",
-             "fees": [{"feeType": "CHARGING", "totalDue": 14.61, "currencyCode": "USD", "usageBase": 33.2, "uom": "kwh"}],
-             "invoices": [{"fileName": "ABC-123.pdf", "contentId": "invoice-1"}]}
-        ], "totalResults": 1})),
+        ("GET", ["api", "1", "dx", "warranty", "details"]) => ok(canned("warranty")),
+        ("GET", ["api", "1", "dx", "charging", "history"]) => ok(canned("charging_history")),
         ("GET", ["api", "1", "dx", "charging", "sessions"]) => {
             ok(json!({"data": [], "totalResults": 0}))
         }
@@ -172,12 +169,9 @@ fn vehicle_summary(car: &SimVehicle) -> Value {
 
 fn products(state: &SimState) -> Response {
     let mut products: Vec<Value> = state.vehicles().iter().map(vehicle_summary).collect();
-    products.push(json!({
-        "energy_site_id": ENERGY_SITE_ID, "resource_type": "battery", "site_name": "Home",
-        "id": "STE12345678-00000", "gateway_id": "1152100-00-E--TG0000000000",
-        "energy_left": 9460.0, "total_pack_energy": 13500, "percentage_charged": 70.1,
-        "battery_power": -1200, "components": {"battery": true, "solar": true, "grid": true}
-    }));
+    let mut energy_site = canned("energy_product");
+    energy_site["energy_site_id"] = json!(ENERGY_SITE_ID);
+    products.push(energy_site);
     let count = products.len();
     Json(json!({"response": products, "count": count})).into_response()
 }
@@ -279,16 +273,11 @@ fn vehicle(
         ("GET", ["release_notes"]) => ok(json!({"release_notes": [
             {"title": "Simulated update", "subtitle": car.car_version, "description": "Improvements."}
         ]})),
-        ("GET", ["recent_alerts"]) => ok(json!({"recent_alerts": [
-            {"name": "Charger_Cable_Disconnected", "time": "2026-11-20T19:10:02Z", "audience": ["customer"],
-             "user_text": "Charging stopped: cable disconnected"}
-        ]})),
-        ("GET", ["drivers"]) => ok(json!([{"my_tesla_unique_id": 8_888_888, "user_id": 800_001,
-                                            "driver_first_name": "Sim", "driver_last_name": "Driver"}])),
+        ("GET", ["recent_alerts"]) => ok(canned("recent_alerts")),
+        ("GET", ["drivers"]) => ok(canned("drivers")),
         ("DELETE", ["drivers"]) => ok(json!("ok")),
         ("GET", ["invitations"]) => ok(json!([])),
-        ("POST", ["invitations"]) => ok(json!({"id": 429_509_621_657_u64, "state": "pending",
-                                               "share_link": "https://www.tesla.com/_rs/1/simulated", "expires_at": "2026-11-23T00:00:00Z"})),
+        ("POST", ["invitations"]) => ok(canned("invitation")),
         ("GET", ["fleet_telemetry_config"]) => ok(json!({"synced": true, "config": null})),
         ("DELETE", ["fleet_telemetry_config"]) => ok(json!({"updated_vehicles": 1})),
         ("GET", ["fleet_telemetry_errors"]) => ok(json!({"fleet_telemetry_errors": []})),
@@ -363,17 +352,8 @@ fn energy_site(
     let updated = || ok(json!({"code": 201, "message": "Updated"}));
     let _ = state;
     match (method, rest) {
-        ("GET", ["site_info"]) => ok(json!({
-            "id": "STE12345678-00000", "site_name": "Home", "backup_reserve_percent": 20,
-            "default_real_mode": "self_consumption", "installation_date": "2024-05-14T10:51:38-07:00",
-            "components": {"solar": true, "battery": true, "grid": true, "battery_type": "ac_powerwall"},
-            "version": "25.10.1", "battery_count": 1, "nameplate_power": 5000, "nameplate_energy": 13500
-        })),
-        ("GET", ["live_status"]) => ok(json!({
-            "solar_power": 3210, "energy_left": 9460.0, "total_pack_energy": 13500, "percentage_charged": 70.1,
-            "battery_power": -1200, "load_power": 2010, "grid_power": 0, "grid_status": "Active",
-            "island_status": "on_grid", "storm_mode_active": false, "timestamp": "2026-11-21T16:55:01-08:00"
-        })),
+        ("GET", ["site_info"]) => ok(canned("site_info")),
+        ("GET", ["live_status"]) => ok(canned("live_status")),
         ("GET", ["calendar_history"]) => match query.get("kind").map(String::as_str) {
             Some("energy") => ok(
                 json!({"serial_number": "1152100-00-E--TG0000000000", "period": query.get("period"), "time_series": [
@@ -381,14 +361,10 @@ fn energy_site(
                      "battery_energy_exported": 6_900.0, "consumer_energy_imported_from_grid": 4_100.0}
                 ]}),
             ),
-            Some("backup") => ok(
-                json!({"events": [{"timestamp": "2026-10-12T03:14:00-07:00", "duration": 5_400_000}], "total_events": 1}),
-            ),
+            Some("backup") => ok(canned("backup_history")),
             _ => error(StatusCode::BAD_REQUEST, "invalid kind"),
         },
-        ("GET", ["telemetry_history"]) => ok(json!({"charge_history": [
-            {"charge_start_time": {"seconds": 1_763_600_000}, "charge_duration": {"seconds": 7_200}, "energy_added_wh": 21_000}
-        ]})),
+        ("GET", ["telemetry_history"]) => ok(canned("telemetry_history")),
         (
             "POST",
             [

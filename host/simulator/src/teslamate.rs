@@ -10,11 +10,11 @@
 //! - `startDate` / `endDate` take RFC 3339 or a local `YYYY-MM-DD HH:MM:SS` (or with `T`) and
 //!   keep records with `start_date >= startDate` and `end_date <= endDate`.
 //!
-//! Car ids are 1 and 2, in garage order. The charges, drives and updates are a fixed history;
-//! `/status` renders the live simulated car.
+//! Car ids are 1 and 2, in garage order. The charges, drives and updates are a fixed history
+//! (fixtures/teslamate.json); `/status` renders the live simulated car.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
 use axum::Router;
@@ -22,6 +22,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::vehicle::now_ms;
@@ -45,12 +47,28 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/api/v1/cars/{car_id}/updates", get(updates))
 }
 
+/// The fixed history of fixtures/teslamate.json, with what TeslaMate knows of each car.
+#[derive(Deserialize)]
+struct History {
+    /// One per car, in garage order.
+    profiles: Vec<Profile>,
+    charges: Vec<ChargeRecord>,
+    drives: Vec<DriveRecord>,
+    updates: Vec<UpdateRecord>,
+}
+
+static HISTORY: LazyLock<History> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../fixtures/teslamate.json"))
+        .expect("the TeslaMate fixtures are valid JSON")
+});
+
 /// What TeslaMate knows about each car beyond the shared simulated state.
+#[derive(Deserialize)]
 struct Profile {
-    model: &'static str,
-    trim_badging: &'static str,
-    exterior_color: &'static str,
-    wheel_type: &'static str,
+    model: String,
+    trim_badging: String,
+    exterior_color: String,
+    wheel_type: String,
     /// kWh per km, as TeslaMate stores it.
     efficiency: f64,
     capacity_kwh: f64,
@@ -58,40 +76,16 @@ struct Profile {
     full_range_km: f64,
     /// Odometer before the first drive of the history.
     odometer_km: f64,
-    inserted_at: &'static str,
+    inserted_at: String,
 }
 
-const PROFILES: [Profile; 2] = [
-    Profile {
-        model: "3",
-        trim_badging: "LR AWD",
-        exterior_color: "RedMultiCoat",
-        wheel_type: "Pinwheel18CapKit",
-        efficiency: 0.153,
-        capacity_kwh: 75.0,
-        full_range_km: 490.0,
-        odometer_km: 29_180.0,
-        inserted_at: "2024-05-11T09:12:44Z",
-    },
-    Profile {
-        model: "Y",
-        trim_badging: "74D",
-        exterior_color: "DeepBlue",
-        wheel_type: "Apollo19",
-        efficiency: 0.168,
-        capacity_kwh: 78.0,
-        full_range_km: 503.0,
-        odometer_km: 14_890.0,
-        inserted_at: "2025-01-20T16:40:02Z",
-    },
-];
-
+#[derive(Deserialize)]
 struct ChargeRecord {
     id: i64,
     car: usize,
-    start: &'static str,
+    start: String,
     minutes: i64,
-    address: &'static str,
+    address: String,
     from_level: i64,
     to_level: i64,
     fast: bool,
@@ -99,88 +93,14 @@ struct ChargeRecord {
     position: (f64, f64),
 }
 
-const CHARGES: &[ChargeRecord] = &[
-    ChargeRecord {
-        id: 1,
-        car: 0,
-        start: "2026-02-27T22:10:00Z",
-        minutes: 312,
-        address: "Home",
-        from_level: 22,
-        to_level: 80,
-        fast: false,
-        outside_temp: 9.5,
-        position: (37.4925, -121.9447),
-    },
-    ChargeRecord {
-        id: 2,
-        car: 1,
-        start: "2026-03-01T18:20:00Z",
-        minutes: 330,
-        address: "Home",
-        from_level: 30,
-        to_level: 90,
-        fast: false,
-        outside_temp: 4.0,
-        position: (52.3731, 4.8922),
-    },
-    ChargeRecord {
-        id: 3,
-        car: 0,
-        start: "2026-03-04T13:05:00Z",
-        minutes: 28,
-        address: "Tesla Supercharger Gilroy",
-        from_level: 18,
-        to_level: 72,
-        fast: true,
-        outside_temp: 17.0,
-        position: (37.0247, -121.5653),
-    },
-    ChargeRecord {
-        id: 4,
-        car: 1,
-        start: "2026-03-07T11:00:00Z",
-        minutes: 32,
-        address: "Tesla Supercharger Amsterdam Zuidoost",
-        from_level: 20,
-        to_level: 75,
-        fast: true,
-        outside_temp: 6.5,
-        position: (52.3105, 4.9415),
-    },
-    ChargeRecord {
-        id: 5,
-        car: 0,
-        start: "2026-03-09T21:45:00Z",
-        minutes: 265,
-        address: "Home",
-        from_level: 35,
-        to_level: 80,
-        fast: false,
-        outside_temp: 11.0,
-        position: (37.4925, -121.9447),
-    },
-    ChargeRecord {
-        id: 6,
-        car: 0,
-        start: "2026-03-14T08:30:00Z",
-        minutes: 95,
-        address: "Work, Fremont",
-        from_level: 48,
-        to_level: 76,
-        fast: false,
-        outside_temp: 14.5,
-        position: (37.5483, -121.9886),
-    },
-];
-
+#[derive(Deserialize)]
 struct DriveRecord {
     id: i64,
     car: usize,
-    start: &'static str,
+    start: String,
     minutes: i64,
-    from: &'static str,
-    to: &'static str,
+    from: String,
+    to: String,
     km: f64,
     from_level: i64,
     to_level: i64,
@@ -188,95 +108,14 @@ struct DriveRecord {
     outside_temp: f64,
 }
 
-const DRIVES: &[DriveRecord] = &[
-    DriveRecord {
-        id: 1,
-        car: 0,
-        start: "2026-03-02T07:45:00Z",
-        minutes: 38,
-        from: "Home",
-        to: "Work, Fremont",
-        km: 31.2,
-        from_level: 80,
-        to_level: 74,
-        speed_max: 112,
-        outside_temp: 8.0,
-    },
-    DriveRecord {
-        id: 2,
-        car: 1,
-        start: "2026-03-03T08:15:00Z",
-        minutes: 22,
-        from: "Home",
-        to: "Zuidas, Amsterdam",
-        km: 9.8,
-        from_level: 88,
-        to_level: 86,
-        speed_max: 70,
-        outside_temp: 3.5,
-    },
-    DriveRecord {
-        id: 3,
-        car: 0,
-        start: "2026-03-04T11:40:00Z",
-        minutes: 78,
-        from: "Work, Fremont",
-        to: "Tesla Supercharger Gilroy",
-        km: 98.6,
-        from_level: 38,
-        to_level: 18,
-        speed_max: 121,
-        outside_temp: 16.0,
-    },
-    DriveRecord {
-        id: 4,
-        car: 1,
-        start: "2026-03-07T09:40:00Z",
-        minutes: 74,
-        from: "Utrecht Centraal",
-        to: "Tesla Supercharger Amsterdam Zuidoost",
-        km: 46.3,
-        from_level: 31,
-        to_level: 20,
-        speed_max: 102,
-        outside_temp: 6.0,
-    },
-    DriveRecord {
-        id: 5,
-        car: 0,
-        start: "2026-03-08T16:10:00Z",
-        minutes: 25,
-        from: "Santana Row, San Jose",
-        to: "Home",
-        km: 22.4,
-        from_level: 41,
-        to_level: 37,
-        speed_max: 98,
-        outside_temp: 19.5,
-    },
-    DriveRecord {
-        id: 6,
-        car: 0,
-        start: "2026-03-14T07:50:00Z",
-        minutes: 36,
-        from: "Home",
-        to: "Work, Fremont",
-        km: 31.0,
-        from_level: 54,
-        to_level: 48,
-        speed_max: 109,
-        outside_temp: 12.0,
-    },
-];
-
-/// (update id, car, start, minutes, version)
-const UPDATES: &[(i64, usize, &str, i64, &str)] = &[
-    (1, 0, "2025-11-02T02:14:00Z", 31, "2025.38.9"),
-    (2, 1, "2025-12-19T01:05:00Z", 28, "2025.44.25.5"),
-    (3, 0, "2026-01-16T03:20:00Z", 34, "2025.44.25.5"),
-    (4, 0, "2026-03-11T02:02:00Z", 29, "2026.20.5"),
-    (5, 1, "2026-03-12T01:47:00Z", 27, "2026.20.5"),
-];
+#[derive(Deserialize)]
+struct UpdateRecord {
+    id: i64,
+    car: usize,
+    start: String,
+    minutes: i64,
+    version: String,
+}
 
 fn respond(data: Value) -> Response {
     Json(json!({ "data": data })).into_response()
@@ -350,7 +189,7 @@ fn date_filters(params: &HashMap<String, String>) -> Result<(Option<i64>, Option
 /// Charges and drives: sessions of one car, with a start and a length.
 trait Session {
     fn car(&self) -> usize;
-    fn start(&self) -> &'static str;
+    fn start(&self) -> &str;
     fn minutes(&self) -> i64;
 }
 
@@ -358,8 +197,8 @@ impl Session for ChargeRecord {
     fn car(&self) -> usize {
         self.car
     }
-    fn start(&self) -> &'static str {
-        self.start
+    fn start(&self) -> &str {
+        &self.start
     }
     fn minutes(&self) -> i64 {
         self.minutes
@@ -370,8 +209,8 @@ impl Session for DriveRecord {
     fn car(&self) -> usize {
         self.car
     }
-    fn start(&self) -> &'static str {
-        self.start
+    fn start(&self) -> &str {
+        &self.start
     }
     fn minutes(&self) -> i64 {
         self.minutes
@@ -422,7 +261,7 @@ async fn car(State(state): Shared, headers: HeaderMap, Path(car_id): Path<String
 
 fn car_json(state: &SimState, car_id: i64) -> Option<Value> {
     let (index, vehicle) = lookup(state, car_id)?;
-    let profile = &PROFILES[index % PROFILES.len()];
+    let profile = &HISTORY.profiles[index % HISTORY.profiles.len()];
     let count = |ids: Vec<usize>| ids.into_iter().filter(|car| *car == index).count();
     Some(json!({
         "car_id": car_id,
@@ -452,9 +291,9 @@ fn car_json(state: &SimState, car_id: i64) -> Option<Value> {
             "updated_at": rfc3339(now_ms() as i64 / 1000 - 600),
         },
         "teslamate_stats": {
-            "total_charges": count(CHARGES.iter().map(|charge| charge.car).collect()),
-            "total_drives": count(DRIVES.iter().map(|drive| drive.car).collect()),
-            "total_updates": count(UPDATES.iter().map(|update| update.1).collect()),
+            "total_charges": count(HISTORY.charges.iter().map(|charge| charge.car).collect()),
+            "total_drives": count(HISTORY.drives.iter().map(|drive| drive.car).collect()),
+            "total_updates": count(HISTORY.updates.iter().map(|update| update.car).collect()),
         },
     }))
 }
@@ -467,7 +306,7 @@ async fn status(State(state): Shared, headers: HeaderMap, Path(car_id): Path<Str
     let Some((index, car)) = lookup(&state, car_id) else {
         return fail("no info on this car ID");
     };
-    let profile = &PROFILES[index % PROFILES.len()];
+    let profile = &HISTORY.profiles[index % HISTORY.profiles.len()];
     let charging = car.charger_power_kw > 0.0;
     let rated_km = round2(car.battery_range_mi * KM_PER_MILE);
     let word = if car.asleep {
@@ -595,16 +434,17 @@ fn start_of(start: &str) -> i64 {
 
 /// The odometer of car `index` at `moment`: its base plus the drives finished by then.
 fn odometer_at(index: usize, moment: i64) -> f64 {
-    let driven: f64 = DRIVES
+    let driven: f64 = HISTORY
+        .drives
         .iter()
-        .filter(|drive| drive.car == index && start_of(drive.start) + drive.minutes * 60 <= moment)
+        .filter(|drive| drive.car == index && start_of(&drive.start) + drive.minutes * 60 <= moment)
         .map(|drive| drive.km)
         .sum();
-    round2(PROFILES[index].odometer_km + driven)
+    round2(HISTORY.profiles[index].odometer_km + driven)
 }
 
 fn range_km(index: usize, level: i64) -> f64 {
-    round2(PROFILES[index].full_range_km * level as f64 / 100.0)
+    round2(HISTORY.profiles[index].full_range_km * level as f64 / 100.0)
 }
 
 fn duration_str(minutes: i64) -> String {
@@ -612,8 +452,8 @@ fn duration_str(minutes: i64) -> String {
 }
 
 fn charge_json(record: &ChargeRecord) -> Value {
-    let profile = &PROFILES[record.car];
-    let start = start_of(record.start);
+    let profile = &HISTORY.profiles[record.car];
+    let start = start_of(&record.start);
     let added = round2((record.to_level - record.from_level) as f64 / 100.0 * profile.capacity_kwh);
     let (loss, price) = if record.fast {
         (1.04, 0.48)
@@ -648,9 +488,9 @@ fn charge_json(record: &ChargeRecord) -> Value {
 
 /// Three samples of the charge: start, middle, end.
 fn charge_details(record: &ChargeRecord) -> Value {
-    let start = start_of(record.start);
-    let total =
-        (record.to_level - record.from_level) as f64 / 100.0 * PROFILES[record.car].capacity_kwh;
+    let start = start_of(&record.start);
+    let total = (record.to_level - record.from_level) as f64 / 100.0
+        * HISTORY.profiles[record.car].capacity_kwh;
     let samples = (0..3).map(|step| {
         let fraction = step as f64 / 2.0;
         let level =
@@ -695,8 +535,8 @@ fn charge_details(record: &ChargeRecord) -> Value {
 }
 
 fn drive_json(record: &DriveRecord) -> Value {
-    let profile = &PROFILES[record.car];
-    let start = start_of(record.start);
+    let profile = &HISTORY.profiles[record.car];
+    let start = start_of(&record.start);
     let odometer_start = odometer_at(record.car, start);
     let rated = (
         range_km(record.car, record.from_level),
@@ -740,7 +580,7 @@ fn drive_json(record: &DriveRecord) -> Value {
 
 /// Three positions of the drive: start, middle, end.
 fn drive_details(record: &DriveRecord, home: (f64, f64)) -> Value {
-    let start = start_of(record.start);
+    let start = start_of(&record.start);
     let odometer = odometer_at(record.car, start);
     let samples = (0..3).map(|step| {
         let fraction = step as f64 / 2.0;
@@ -790,7 +630,7 @@ async fn charges(
         return refusal;
     }
     let car_id = integer(&car_id);
-    let Ok(found) = sessions_of(&state, CHARGES, car_id, &params) else {
+    let Ok(found) = sessions_of(&state, &HISTORY.charges, car_id, &params) else {
         return fail("Invalid date format.");
     };
     let page = paginate(found.into_iter().map(charge_json).collect(), &params);
@@ -812,7 +652,8 @@ async fn charge(
     let car_id = integer(&car_id);
     let index = lookup(&state, car_id).map(|(index, _)| index);
     let charge_id = integer(&charge_id);
-    let Some(record) = CHARGES
+    let Some(record) = HISTORY
+        .charges
         .iter()
         .find(|charge| charge.id == charge_id && Some(charge.car) == index)
     else {
@@ -833,7 +674,7 @@ async fn drives(
         return refusal;
     }
     let car_id = integer(&car_id);
-    let Ok(found) = sessions_of(&state, DRIVES, car_id, &params) else {
+    let Ok(found) = sessions_of(&state, &HISTORY.drives, car_id, &params) else {
         return fail("Invalid date format.");
     };
     let summary = json!({
@@ -868,7 +709,8 @@ async fn drive(
         return fail("No rows were returned!");
     };
     let drive_id = integer(&drive_id);
-    let Some(record) = DRIVES
+    let Some(record) = HISTORY
+        .drives
         .iter()
         .find(|drive| drive.id == drive_id && drive.car == index)
     else {
@@ -891,7 +733,7 @@ async fn battery_health(
     let Some((index, _)) = lookup(&state, car_id) else {
         return fail("Unable to load battery health data.");
     };
-    let profile = &PROFILES[index];
+    let profile = &HISTORY.profiles[index];
     let max_capacity = round2(profile.capacity_kwh * 1.035);
     let max_range = round2(profile.full_range_km * 1.035);
     respond(json!({
@@ -919,16 +761,17 @@ async fn updates(
     }
     let car_id = integer(&car_id);
     let index = lookup(&state, car_id).map(|(index, _)| index);
-    let mut found: Vec<Value> = UPDATES
+    let mut found: Vec<Value> = HISTORY
+        .updates
         .iter()
-        .filter(|update| Some(update.1) == index)
-        .map(|(id, _, start, minutes, version)| {
-            let start = start_of(start);
+        .filter(|update| Some(update.car) == index)
+        .map(|update| {
+            let start = start_of(&update.start);
             json!({
-                "update_id": id,
+                "update_id": update.id,
                 "start_date": rfc3339(start),
-                "end_date": rfc3339(start + minutes * 60),
-                "version": version,
+                "end_date": rfc3339(start + update.minutes * 60),
+                "version": update.version,
             })
         })
         .collect();
@@ -951,94 +794,27 @@ fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
 
-/// Days since 1970-01-01 of a civil date (Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Unix seconds as RFC 3339 UTC, as TeslaMateApi writes dates with TZ=UTC.
 fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    // Walk forward from the era start: simple and exact for the dates used here.
-    let mut year = 1970 + days.div_euclid(366);
-    while days_from_civil(year + 1, 1, 1) <= days {
-        year += 1;
-    }
-    while days_from_civil(year, 1, 1) > days {
-        year -= 1;
-    }
-    let mut month = 1;
-    while month < 12 && days_from_civil(year, month + 1, 1) <= days {
-        month += 1;
-    }
-    let day = days - days_from_civil(year, month, 1) + 1;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// What TeslaMateApi accepts as a date: RFC 3339, or `YYYY-MM-DD HH:MM:SS` (`T` allowed) in the
 /// user's time zone (UTC here). Impossible dates (month 13, 30 February) are refused.
 fn parse_date(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 19 || !matches!(bytes[10], b'T' | b't' | b' ') {
-        return None;
+    if let Ok(zoned) = DateTime::parse_from_rfc3339(text) {
+        return Some(zoned.timestamp());
     }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        part.bytes()
-            .all(|byte| byte.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    let separators = [bytes[4], bytes[7], bytes[13], bytes[16]];
-    if separators != [b'-', b'-', b':', b':']
-        || !(1..=12).contains(&month)
-        || !(1..=days_in_month(year, month)).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &fraction[digits..];
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        zone if zone.len() == 6 && matches!(zone.as_bytes()[0], b'+' | b'-') => {
-            let hours: i64 = zone.get(1..3)?.parse().ok()?;
-            let minutes: i64 = zone.get(4..6)?.parse().ok()?;
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            sign * (hours * 3600 + minutes * 60)
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dt%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|local| local.and_utc().timestamp())
 }
 
 #[cfg(test)]
@@ -1066,10 +842,10 @@ mod tests {
 
     #[test]
     fn the_history_is_consistent() {
-        for record in CHARGES {
+        for record in &HISTORY.charges {
             assert!(record.to_level > record.from_level);
         }
-        for record in DRIVES {
+        for record in &HISTORY.drives {
             assert!(record.to_level < record.from_level);
             assert!(drive_json(record)["consumption_net"].as_f64().unwrap() > 100.0);
         }

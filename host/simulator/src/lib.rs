@@ -1,7 +1,7 @@
 //! A built-in simulator of the vendors' APIs on loopback, for `carport demo` and the tests.
 //!
-//! It lives in the host crate (not a crate of its own) because it ships inside the one
-//! `carport` binary: `carport demo` needs no second program. Each vendor listens on its own
+//! A crate of its own, linked into the one `carport` binary (which re-exports it as
+//! `carport::simulator`): `carport demo` needs no second program. Each vendor listens on its own
 //! port, so each plugin's egress allowlist names only its own vendor, as in production. The
 //! simulator keeps vehicle state between calls, records every request (tests assert on the
 //! wire), and can be scripted to answer with a vendor's failure modes.
