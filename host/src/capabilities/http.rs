@@ -16,7 +16,7 @@
 //! to the plugin.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -284,11 +284,13 @@ impl reqwest::dns::Resolve for VettingResolver {
 pub struct Egress {
     plugin_id: String,
     rules: Arc<Vec<EgressRule>>,
-    /// Follows redirects that stay within the allowlist.
-    client: reqwest::Client,
+    resolver: Arc<VettingResolver>,
+    /// Follows redirects that stay within the allowlist. Built at the first request: a TLS
+    /// client loads the system's root certificates, a few milliseconds that start-up is spared.
+    client: OnceLock<reqwest::Client>,
     /// For requests that carry a credential: also stops at a redirect that leaves the origin,
     /// so the credential never follows it. The plugin receives the 3xx itself.
-    credentialed_client: reqwest::Client,
+    credentialed_client: OnceLock<reqwest::Client>,
     request_timeout: Duration,
     max_response_bytes: u64,
 }
@@ -318,8 +320,9 @@ impl Egress {
         });
         Ok(Egress {
             plugin_id: plugin_id.to_string(),
-            client: client(&rules, &resolver, false)?,
-            credentialed_client: client(&rules, &resolver, true)?,
+            resolver,
+            client: OnceLock::new(),
+            credentialed_client: OnceLock::new(),
             rules,
             request_timeout,
             max_response_bytes,
@@ -345,9 +348,18 @@ impl Egress {
         self.check(&url).map_err(Error::Denied)?;
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|_| Error::Transport(format!("invalid HTTP method {:?}", request.method)))?;
-        let client = match request.credential {
-            Some(_) => &self.credentialed_client,
-            None => &self.client,
+        let keep_origin = request.credential.is_some();
+        let slot = match keep_origin {
+            true => &self.credentialed_client,
+            false => &self.client,
+        };
+        let client = match slot.get() {
+            Some(client) => client,
+            None => {
+                let built = client(&self.rules, &self.resolver, keep_origin)
+                    .map_err(|error| Error::Transport(format!("no HTTP client: {error}")))?;
+                slot.get_or_init(|| built)
+            }
         };
         let header_bytes: usize = request
             .headers
