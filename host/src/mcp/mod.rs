@@ -112,15 +112,14 @@ impl CarportServer {
         Ok(())
     }
 
-    /// The client link of one request, and the forwarder that delivers its log messages
-    /// before the answer.
-    fn client_link(
+    /// The client of one request, as its plugin call reaches it.
+    fn request_client(
         &self,
         context: &RequestContext<RoleServer>,
         subject: &str,
         input_responses: Option<&std::collections::BTreeMap<String, Value>>,
         request_state: Option<&str>,
-    ) -> Result<(Arc<McpClientLink>, Forwarder), McpError> {
+    ) -> Result<RequestClient, McpError> {
         let (logs, forwarder) = Forwarder::logs(context);
         // A client receives log messages only once it has asked for them: by logging/setLevel
         // for its session, or (MCP 2026-07-28) by a level in the request's metadata.
@@ -138,7 +137,36 @@ impl CarportServer {
             level,
             Some(logs),
         )?;
-        Ok((Arc::new(link), forwarder))
+        Ok(RequestClient {
+            link: Arc::new(link),
+            forwarder,
+        })
+    }
+}
+
+/// The client of one request as a plugin reaches it: the link for log messages and questions,
+/// and the forwarder that delivers the call's notifications before its answer.
+struct RequestClient {
+    link: Arc<McpClientLink>,
+    forwarder: Forwarder,
+}
+
+impl RequestClient {
+    /// What the plugin call is given; progress goes to the client only when it sent a token.
+    fn call_link(&mut self, context: &RequestContext<RoleServer>) -> CallLink {
+        CallLink {
+            progress: self.forwarder.progress(context),
+            client: Some(self.link.clone()),
+        }
+    }
+
+    /// Delivers every notification of the finished call, then gives the link back for the
+    /// answer (its pending questions). The log stream must end first, or the flush would wait
+    /// for it forever.
+    async fn finish(self) -> Arc<McpClientLink> {
+        self.link.close_logs();
+        self.forwarder.flush().await;
+        self.link
     }
 }
 
@@ -299,25 +327,20 @@ impl ServerHandler for CarportServer {
         };
         let arguments = Value::Object(request.arguments.unwrap_or_default());
         let subject = format!("tools/call\n{}\n{arguments}", request.name);
-        let (link, mut forwarder) = self.client_link(
+        let mut client = self.request_client(
             &context,
             &subject,
             request.input_responses.as_ref(),
             request.request_state.as_deref(),
         )?;
-        let progress = forwarder.progress(&context);
-        let call_link = CallLink {
-            progress,
-            client: Some(link.clone()),
-        };
+        let call_link = client.call_link(&context);
         let outcome = tokio::select! {
             outcome = self.registry.call(&request.name, arguments, call_link) => outcome,
             () = context.ct.cancelled() => {
                 return Err(McpError::internal_error("the client cancelled the call", None));
             }
         };
-        link.close_logs();
-        forwarder.flush().await;
+        let link = client.finish().await;
         if let Err(CallError::InputRequired) = outcome {
             return Ok(link.deferred_outcome(&self.seal, &subject)?.into());
         }
@@ -377,22 +400,18 @@ impl ServerHandler for CarportServer {
             })
             .collect();
         let subject = format!("prompts/get\n{}\n{arguments:?}", request.name);
-        let (link, forwarder) = self.client_link(
+        let mut client = self.request_client(
             &context,
             &subject,
             request.input_responses.as_ref(),
             request.request_state.as_deref(),
         )?;
-        let call_link = CallLink {
-            progress: None,
-            client: Some(link.clone()),
-        };
+        let call_link = client.call_link(&context);
         let outcome = self
             .registry
             .get_prompt(&request.name, arguments, call_link)
             .await;
-        link.close_logs();
-        forwarder.flush().await;
+        let link = client.finish().await;
         match outcome {
             Ok(result) => {
                 let messages = result
@@ -469,19 +488,15 @@ impl ServerHandler for CarportServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let subject = format!("resources/read\n{}", request.uri);
-        let (link, forwarder) = self.client_link(
+        let mut client = self.request_client(
             &context,
             &subject,
             request.input_responses.as_ref(),
             request.request_state.as_deref(),
         )?;
-        let call_link = CallLink {
-            progress: None,
-            client: Some(link.clone()),
-        };
+        let call_link = client.call_link(&context);
         let outcome = self.registry.read_resource(&request.uri, call_link).await;
-        link.close_logs();
-        forwarder.flush().await;
+        let link = client.finish().await;
         match outcome {
             Ok(contents) if !contents.is_empty() => {
                 let contents = contents

@@ -35,6 +35,14 @@ impl VehicleStates {
         }
     }
 
+    /// One resource per car of `vehicles` (id, name), as the provider lists them.
+    pub fn list(&self, vehicles: Vec<(String, String)>) -> Vec<ResourceInfo> {
+        vehicles
+            .iter()
+            .map(|(id, name)| self.resource(id, name))
+            .collect()
+    }
+
     pub fn resource(&self, id: &str, name: &str) -> ResourceInfo {
         ResourceInfo {
             uri: format!("{}://vehicles/{id}/state", self.scheme),
@@ -71,21 +79,22 @@ impl VehicleStates {
         }])
     }
 
-    /// Completes the id of the state template from `ids`; other requests get nothing.
+    /// Completes the id of the state template from `vehicles` (id, name), asked only for such
+    /// a request; other requests get nothing.
     pub fn complete(
         &self,
         request: &CompletionRequest,
-        ids: impl FnOnce() -> Result<Vec<String>, ToolError>,
+        vehicles: impl FnOnce() -> Result<Vec<(String, String)>, ToolError>,
     ) -> Result<Completion, ToolError> {
         let ours = matches!(&request.reference,
             CompletionReference::ResourceTemplate(uri) if *uri == self.template_uri());
         if !ours || request.argument_name != self.id_name {
             return Ok(Completion::default());
         }
-        let ids = ids()?;
+        let vehicles = vehicles()?;
         Ok(Completion::matching(
             &request.argument_value,
-            ids.iter().map(String::as_str),
+            vehicles.iter().map(|(id, _)| id.as_str()),
         ))
     }
 }

@@ -100,10 +100,11 @@ impl Provider for Smartcar {
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
         let api = Api::new(Settings::from_context(&context));
+        // Smartcar names no car, so each is listed by its vehicle id.
         Ok(api
             .connected_vehicles()?
             .iter()
-            .map(|(vehicle, _)| STATES.resource(vehicle, vehicle))
+            .map(|(vehicle, _user)| STATES.resource(vehicle, vehicle))
             .collect())
     }
 
@@ -129,13 +130,8 @@ impl Provider for Smartcar {
 
     fn complete(request: CompletionRequest, context: CallContext) -> Result<Completion, ToolError> {
         let api = Api::new(Settings::from_context(&context));
-        STATES.complete(&request, || {
-            Ok(api
-                .connected_vehicles()?
-                .into_iter()
-                .map(|(vehicle, _)| vehicle)
-                .collect())
-        })
+        // The pairs are (vehicle, user): completion uses the vehicle ids only.
+        STATES.complete(&request, || api.connected_vehicles())
     }
 
     fn call_tool(

@@ -88,11 +88,7 @@ impl Provider for Tesla {
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
         let api = Api::new(Settings::from_context(&context));
-        Ok(api
-            .vehicles()?
-            .iter()
-            .map(|(vin, name)| STATES.resource(vin, name))
-            .collect())
+        Ok(STATES.list(api.vehicles()?))
     }
 
     fn read_resource(
@@ -109,9 +105,7 @@ impl Provider for Tesla {
 
     fn complete(request: CompletionRequest, context: CallContext) -> Result<Completion, ToolError> {
         let api = Api::new(Settings::from_context(&context));
-        STATES.complete(&request, || {
-            Ok(api.vehicles()?.into_iter().map(|(vin, _)| vin).collect())
-        })
+        STATES.complete(&request, || api.vehicles())
     }
 
     fn call_tool(

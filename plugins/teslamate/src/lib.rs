@@ -442,11 +442,7 @@ impl Provider for TeslaMate {
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
         let api = Api::new(&Settings::from_context(&context))?;
-        Ok(api
-            .car_ids()?
-            .iter()
-            .map(|(id, name)| STATES.resource(id, name))
-            .collect())
+        Ok(STATES.list(api.car_ids()?))
     }
 
     fn read_resource(
@@ -464,9 +460,7 @@ impl Provider for TeslaMate {
 
     fn complete(request: CompletionRequest, context: CallContext) -> Result<Completion, ToolError> {
         let api = Api::new(&Settings::from_context(&context))?;
-        STATES.complete(&request, || {
-            Ok(api.car_ids()?.into_iter().map(|(id, _)| id).collect())
-        })
+        STATES.complete(&request, || api.car_ids())
     }
 
     fn call_tool(
