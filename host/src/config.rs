@@ -95,6 +95,9 @@ pub struct PluginConfig {
     /// May ask the client for its roots (folders the user shared with the client).
     #[serde(default)]
     pub roots: bool,
+    /// Secrets of this plugin holding secp256k1 keys the host signs with for it (EIP-191).
+    #[serde(default)]
+    pub ethereum_keys: Vec<String>,
     /// How often a subscribed resource is read again to notify the client of changes.
     #[serde(default = "default_resource_poll")]
     pub resource_poll_seconds: u64,
@@ -279,6 +282,22 @@ impl Config {
                     bail!(
                         "{table} needs `refresh_token` (refresh-token grant) or `client_secret` \
                          (client-credentials grant)"
+                    );
+                }
+            }
+            for key in &plugin.ethereum_keys {
+                let table = format!("[plugins.{id}] ethereum_keys");
+                let Some(secret) = plugin.secrets.get(key) else {
+                    bail!(
+                        "{table} names `{key}`, which is not granted: add \
+                         [plugins.{id}.secrets.{key}] with env = \"VARIABLE\" and origins = []"
+                    );
+                };
+                if secret.readable || secret.origins.as_ref().is_none_or(|o| !o.is_empty()) {
+                    bail!(
+                        "{table}: key `{key}` only signs inside carport, so it must never reach \
+                         the plugin or a server: set origins = [] and leave readable unset under \
+                         [plugins.{id}.secrets.{key}]"
                     );
                 }
             }

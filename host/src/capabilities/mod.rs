@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod ethereum_signer;
 pub mod http;
 pub mod log;
 pub mod oauth;
@@ -40,6 +41,8 @@ pub struct Grants {
     pub http: http::Egress,
     pub secrets: secrets::SecretGrants,
     pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
+    /// plugins.toml `ethereum_keys`.
+    pub ethereum_keys: ethereum_signer::SigningKeys,
     pub state: state::PluginState,
     /// plugins.toml `elicitation = true`.
     pub elicitation: bool,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::capabilities::Grants;
+use crate::capabilities::ethereum_signer::SigningKeys;
 use crate::capabilities::http::{CredentialScope, Egress};
 use crate::capabilities::log::LogBudget;
 use crate::capabilities::oauth::OAuthGrant;
@@ -75,5 +76,6 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
         elicitation: plugin.elicitation,
         sampling: plugin.sampling,
         roots: plugin.roots,
+        ethereum_keys: SigningKeys::new(plugin.ethereum_keys.iter().cloned()),
     })
 }
