@@ -19,6 +19,7 @@ const GUESTS: &[&str] = &[
     "tesla",
     "teslamate",
     "smartcar",
+    "dimo",
     "hostile",
     "conformance",
 ];
@@ -85,6 +86,8 @@ fn run(args: Vec<String>) -> Result<()> {
                     "smartcar",
                     "--package",
                     "teslamate",
+                    "--package",
+                    "dimo",
                 ],
             )?;
             let mut command = vec![

@@ -6,6 +6,7 @@
 //! simulator keeps vehicle state between calls, records every request (tests assert on the
 //! wire), and can be scripted to answer with a vendor's failure modes.
 
+pub mod dimo;
 pub mod fleet;
 pub mod smartcar;
 pub mod teslamate;
@@ -37,6 +38,15 @@ pub enum Vendor {
     FleetOtherRegion,
     /// Smartcar's token endpoint, Vehicle API (`/v3`) and Management API (`/management/v3`).
     Smartcar,
+    /// DIMO's services, each its own origin: auth, Identity (GraphQL), Telemetry (GraphQL),
+    /// token exchange, device commands, attestations and device definitions.
+    DimoAuth,
+    DimoIdentity,
+    DimoTelemetry,
+    DimoTokenExchange,
+    DimoDevices,
+    DimoAttestation,
+    DimoDeviceDefinitions,
 }
 
 impl Vendor {
@@ -46,6 +56,13 @@ impl Vendor {
         Vendor::Fleet,
         Vendor::FleetOtherRegion,
         Vendor::Smartcar,
+        Vendor::DimoAuth,
+        Vendor::DimoIdentity,
+        Vendor::DimoTelemetry,
+        Vendor::DimoTokenExchange,
+        Vendor::DimoDevices,
+        Vendor::DimoAttestation,
+        Vendor::DimoDeviceDefinitions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,17 +72,32 @@ impl Vendor {
             Vendor::Fleet => "fleet",
             Vendor::FleetOtherRegion => "fleet-other-region",
             Vendor::Smartcar => "smartcar",
+            Vendor::DimoAuth => "dimo-auth",
+            Vendor::DimoIdentity => "dimo-identity",
+            Vendor::DimoTelemetry => "dimo-telemetry",
+            Vendor::DimoTokenExchange => "dimo-token-exchange",
+            Vendor::DimoDevices => "dimo-devices",
+            Vendor::DimoAttestation => "dimo-attestation",
+            Vendor::DimoDeviceDefinitions => "dimo-device-definitions",
         }
     }
 
     /// The credential a plugin holds for the simulated vendor: an access token, or for
-    /// Smartcar the client secret the host exchanges for access tokens.
+    /// Smartcar the client secret the host exchanges for access tokens. DIMO has none: its
+    /// tokens come from signing a challenge.
     pub fn token(self) -> &'static str {
         match self {
             Vendor::Tessie => "sim-tessie-token",
             Vendor::TeslaMate => "sim-teslamate-token",
             Vendor::Fleet | Vendor::FleetOtherRegion => fleet::STATIC_TOKEN,
             Vendor::Smartcar => smartcar::CLIENT_SECRET,
+            Vendor::DimoAuth
+            | Vendor::DimoIdentity
+            | Vendor::DimoTelemetry
+            | Vendor::DimoTokenExchange
+            | Vendor::DimoDevices
+            | Vendor::DimoAttestation
+            | Vendor::DimoDeviceDefinitions => "",
         }
     }
 }
@@ -133,6 +165,7 @@ pub struct SimState {
     pub options: SimOptions,
     pub fleet: FleetAccount,
     pub smartcar: smartcar::Account,
+    pub dimo: dimo::Account,
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
@@ -187,6 +220,7 @@ impl Simulator {
             options: options.clone(),
             fleet: FleetAccount::new(),
             smartcar: smartcar::Account::new(),
+            dimo: dimo::Account::new(),
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
@@ -204,6 +238,13 @@ impl Simulator {
                 Vendor::TeslaMate => teslamate::router(),
                 Vendor::Fleet | Vendor::FleetOtherRegion => fleet::router(),
                 Vendor::Smartcar => smartcar::router(),
+                Vendor::DimoAuth => dimo::auth_router(),
+                Vendor::DimoIdentity => dimo::identity_router(),
+                Vendor::DimoTelemetry => dimo::telemetry_router(),
+                Vendor::DimoTokenExchange => dimo::token_exchange_router(),
+                Vendor::DimoDevices => dimo::devices_router(),
+                Vendor::DimoAttestation => dimo::attestation_router(),
+                Vendor::DimoDeviceDefinitions => dimo::device_definitions_router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),

@@ -79,6 +79,20 @@ impl Request {
         self
     }
 
+    /// An `application/x-www-form-urlencoded` body.
+    pub fn form(mut self, fields: &[(&str, &str)]) -> Request {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in fields {
+            body.append_pair(name, value);
+        }
+        self.headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        self.body = Some(body.finish().into_bytes());
+        self
+    }
+
     pub fn send(self) -> Result<Response, ToolError> {
         let url = match self.query {
             Some(mut query) => {

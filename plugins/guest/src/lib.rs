@@ -200,6 +200,12 @@ pub mod clock {
     pub use crate::bindings::carport::provider::clock::{now_ms, sleep_ms};
 }
 
+/// Signatures by Ethereum keys the host holds (`ethereum_keys` in plugins.toml): the plugin
+/// names the key's secret and gets signatures back, never the key.
+pub mod ethereum {
+    pub use crate::bindings::carport::provider::ethereum_signer::{address, personal_sign};
+}
+
 pub mod state {
     pub use crate::bindings::carport::provider::state::{delete, get, set};
 }
