@@ -414,6 +414,38 @@ mod tests {
     }
 
     #[test]
+    fn a_signing_key_can_be_neither_read_nor_sent() {
+        let table = |secret: &str| {
+            format!(
+                "[plugins.d]\ncomponent = \"d.wasm\"\nallow = [\"https://a.example\"]\n\
+                 ethereum_keys = [\"key\"]\n[plugins.d.secrets.key]\nenv = \"K\"\n{secret}"
+            )
+        };
+        for unsafe_grant in [
+            "",
+            "origins = []\nreadable = true\n",
+            "origins = [\"https://a.example\"]\n",
+        ] {
+            let error = Config::parse(&table(unsafe_grant), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("must never reach the plugin or a server"),
+                "{error}"
+            );
+        }
+        assert!(Config::parse(&table("origins = []\n"), Path::new(".")).is_ok());
+        let missing = "[plugins.d]\ncomponent = \"d.wasm\"\nethereum_keys = [\"key\"]\n";
+        let error = Config::parse(missing, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("names `key`, which is not granted"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_refresh_token_must_live_in_a_file() {
         let text = "[plugins.t]\ncomponent = \"t.wasm\"\n[plugins.t.secrets.refresh]\nenv = \"R\"\n\
                     [plugins.t.oauth.fleet]\ntoken_url = \"https://auth.example/token\"\n\

@@ -76,6 +76,7 @@ pub fn config_text(simulator: &Simulator, components: &Path, data_dir: &Path) ->
         ));
     }
     text.push_str(&smartcar_table(simulator, components, data_dir)?);
+    text.push_str(&dimo_table(simulator, components, data_dir, "")?);
     Ok(text)
 }
 
@@ -104,6 +105,49 @@ fn smartcar_table(simulator: &Simulator, components: &Path, data_dir: &Path) -> 
 
 /// A guided tour for a person at a terminal: a real MCP client, in process, calls the demo's
 /// tools and prints each call and answer (to stderr, like every other human-facing line).
+/// DIMO's services each on their own simulated origin; the license's signer key (a demo
+/// value from the simulator) is a secret only the host signs with.
+pub fn dimo_table(
+    simulator: &Simulator,
+    components: &Path,
+    data_dir: &Path,
+    extra_settings: &str,
+) -> Result<String> {
+    let account = &simulator.state.dimo;
+    let key_file = data_dir.join("dimo-private-key");
+    std::fs::write(&key_file, &account.license.signer_key)?;
+    let services = [
+        ("auth_url", Vendor::DimoAuth, ""),
+        ("identity_url", Vendor::DimoIdentity, "/query"),
+        ("telemetry_url", Vendor::DimoTelemetry, "/query"),
+        ("token_exchange_url", Vendor::DimoTokenExchange, ""),
+        ("devices_url", Vendor::DimoDevices, ""),
+        ("attestation_url", Vendor::DimoAttestation, ""),
+        ("device_definitions_url", Vendor::DimoDeviceDefinitions, ""),
+    ];
+    let allow: Vec<String> = services
+        .iter()
+        .map(|(_, vendor, _)| format!("{:?}", simulator.url(*vendor)))
+        .collect();
+    let urls: String = services
+        .iter()
+        .map(|(key, vendor, path)| format!("{key} = \"{}{path}\"\n", simulator.url(*vendor)))
+        .collect();
+    Ok(format!(
+        "\n[plugins.dimo]\ncomponent = {component:?}\nallow = [{allow}]\n\
+         ethereum_keys = [\"private_key\"]\n\
+         [plugins.dimo.settings]\nclient_id = {client_id:?}\ndomain = {domain:?}\n\
+         owner_address = {owner:?}\n{urls}{extra_settings}\n\
+         [plugins.dimo.secrets.private_key]\nfile = {key:?}\norigins = []\n",
+        component = components.join("dimo.wasm").display().to_string(),
+        allow = allow.join(", "),
+        client_id = account.license.client_id,
+        domain = account.license.redirect_uri,
+        owner = account.user.wallet,
+        key = key_file.display().to_string(),
+    ))
+}
+
 pub async fn tour(server: crate::mcp::CarportServer, simulator: &Simulator) -> Result<()> {
     use rmcp::ServiceExt;
     use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};

@@ -127,6 +127,10 @@ pub struct Options {
     pub smartcar: bool,
     /// More lines for `[plugins.smartcar.settings]`.
     pub smartcar_settings: String,
+    /// Also serve the `dimo` plugin against the simulated DIMO services, as `carport demo` does.
+    pub dimo: bool,
+    /// More lines for `[plugins.dimo.settings]`.
+    pub dimo_settings: String,
 }
 
 impl Default for Options {
@@ -147,6 +151,8 @@ impl Default for Options {
             teslamate_settings: String::new(),
             smartcar: false,
             smartcar_settings: String::new(),
+            dimo: false,
+            dimo_settings: String::new(),
         }
     }
 }
@@ -222,7 +228,7 @@ impl Harness {
         self.vendor_requests(Vendor::Smartcar)
     }
 
-    fn vendor_requests(&self, vendor: Vendor) -> Vec<RecordedRequest> {
+    pub fn vendor_requests(&self, vendor: Vendor) -> Vec<RecordedRequest> {
         self.simulator
             .requests()
             .into_iter()
@@ -271,6 +277,7 @@ file = {token_file:?}
 origins = [{tessie:?}]
 {teslamate_table}
 {smartcar_table}
+{dimo_table}
 {extra}
 "#,
         tessie_component = components.join("tessie.wasm").display().to_string(),
@@ -283,6 +290,12 @@ origins = [{tessie:?}]
         tessie_keys = options.tessie_keys,
         teslamate_table = teslamate_table(dir, simulator, options),
         smartcar_table = smartcar_table(dir, simulator, options),
+        dimo_table = if options.dimo {
+            carport::demo::dimo_table(simulator, &components, dir.path(), &options.dimo_settings)
+                .unwrap()
+        } else {
+            String::new()
+        },
         extra = options.extra_toml,
     );
     let path = dir.path().join("plugins.toml");

@@ -5,6 +5,7 @@
 
 mod compact;
 mod conformance;
+mod dimo;
 mod harness;
 mod mcp_features;
 mod sandbox;

@@ -68,6 +68,31 @@ async fn secrets_that_were_not_granted_stay_out_of_reach() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_signing_key_signs_but_is_never_revealed() {
+    let key = "7e57ab1e7e57ab1e7e57ab1e7e57ab1e7e57ab1e7e57ab1e7e57ab1e7e57ab1e";
+    let harness = Harness::start_with(Options {
+        hostile_keys: "ethereum_keys = [\"signing_key\"]".into(),
+        extra_toml: "[plugins.hostile.secrets.signing_key]\nenv = \"HOSTILE_SIGNING_KEY\"\n\
+                     origins = []\n"
+            .into(),
+        server_env: vec![("HOSTILE_SIGNING_KEY".into(), key.into())],
+        ..Options::default()
+    })
+    .await;
+    let text = attack(&harness, "reveal_signing_key").await;
+    assert!(text.contains("may not read secret `signing_key`"), "{text}");
+    assert!(!text.contains(key), "{text}");
+    // A secret granted for requests is not a signing key either.
+    let text = attack(&harness, "sign_with_token").await;
+    assert!(
+        text.contains("asked to sign with `token`, which plugins.toml does not let it sign with"),
+        "{text}"
+    );
+    assert!(text.contains("ethereum_keys"), "{text}");
+    tessie_still_works(&harness).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn state_keys_cannot_leave_the_plugin_directory() {
     let harness = Harness::start().await;
     let text = attack(&harness, "escape_state").await;

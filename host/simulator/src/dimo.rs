@@ -343,14 +343,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// gofiber's JWT middleware, which the REST services use: plain-text refusals.
-fn fiber_claims(state: &SimState, headers: &HeaderMap) -> Result<Value, Response> {
+fn fiber_claims(
+    state: &SimState,
+    headers: &HeaderMap,
+) -> Result<Value, (StatusCode, &'static str)> {
     let Some(token) = bearer(headers) else {
-        return Err((StatusCode::BAD_REQUEST, "missing or malformed JWT").into_response());
+        return Err((StatusCode::BAD_REQUEST, "missing or malformed JWT"));
     };
     state
         .dimo
         .verify(token)
-        .ok_or_else(|| (StatusCode::UNAUTHORIZED, "Invalid or expired JWT").into_response())
+        .ok_or((StatusCode::UNAUTHORIZED, "Invalid or expired JWT"))
 }
 
 fn coded(status: StatusCode, message: &str) -> Response {
@@ -501,7 +504,7 @@ struct ExchangeRequest {
 async fn exchange(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let claims = match fiber_claims(&state, &headers) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let account = &state.dimo;
     if claims["kind"] != "developer" {
@@ -635,7 +638,7 @@ async fn command(
 ) -> Response {
     let claims = match fiber_claims(&state, &headers) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let account = &state.dimo;
     if claims["token_id"].as_str() != Some(token_id.as_str()) {
@@ -722,7 +725,7 @@ async fn attest(
 ) -> Response {
     let claims = match fiber_claims(&state, &headers) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let account = &state.dimo;
     let Ok(token_number) = token_id.parse::<u32>() else {
@@ -813,7 +816,7 @@ fn model_year(code: char) -> Option<i32> {
 
 async fn decode_vin(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refusal) = fiber_claims(&state, &headers) {
-        return refusal;
+        return refusal.into_response();
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -1155,7 +1158,7 @@ impl IdentityQuery {
                         .is_none_or(|id| vehicle.definition.id.as_ref() == Some(id))
             })
             .collect();
-        matching.sort_by(|a, b| b.token_id.cmp(&a.token_id));
+        matching.sort_by_key(|vehicle| std::cmp::Reverse(vehicle.token_id));
         let total_count = matching.len() as i32;
         let after = after.as_deref().and_then(from_cursor);
         let before = before.as_deref().and_then(from_cursor);

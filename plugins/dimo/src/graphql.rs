@@ -212,7 +212,11 @@ mod tests {
         let Err(ToolError::Upstream(error)) = answer("Identity", body) else {
             panic!("expected an upstream error");
         };
-        assert!(error.message.contains("No vehicle with token id 9. (at vehicle)"));
+        assert!(
+            error
+                .message
+                .contains("No vehicle with token id 9. (at vehicle)")
+        );
         let partial = json!({"errors": [{"message": "unauthorized"}], "data": {"a": 1}});
         assert_eq!(answer("Telemetry", partial).unwrap()["data"]["a"], 1);
     }

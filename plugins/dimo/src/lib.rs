@@ -38,17 +38,42 @@ const STATES: VehicleStates = VehicleStates {
 
 /// The device commands: tool name, devices API path, what it does, annotations.
 const COMMANDS: &[(&str, &str, &str, Annotations)] = &[
-    ("lock_doors", "doors/lock", "Lock the vehicle's doors.", Annotations::SET),
+    (
+        "lock_doors",
+        "doors/lock",
+        "Lock the vehicle's doors.",
+        Annotations::SET,
+    ),
     (
         "unlock_doors",
         "doors/unlock",
         "Unlock the vehicle's doors. Lowers the car's security: only on the owner's explicit request.",
         Annotations::DESTRUCTIVE,
     ),
-    ("start_charge", "charge/start", "Start charging an electric vehicle that is plugged in.", Annotations::SET),
-    ("stop_charge", "charge/stop", "Stop charging an electric vehicle.", Annotations::SET),
-    ("open_trunk", "trunk/open", "Open the rear trunk.", Annotations::ACT),
-    ("open_frunk", "frunk/open", "Open the front trunk (frunk).", Annotations::ACT),
+    (
+        "start_charge",
+        "charge/start",
+        "Start charging an electric vehicle that is plugged in.",
+        Annotations::SET,
+    ),
+    (
+        "stop_charge",
+        "charge/stop",
+        "Stop charging an electric vehicle.",
+        Annotations::SET,
+    ),
+    (
+        "open_trunk",
+        "trunk/open",
+        "Open the rear trunk.",
+        Annotations::ACT,
+    ),
+    (
+        "open_frunk",
+        "frunk/open",
+        "Open the front trunk (frunk).",
+        Annotations::ACT,
+    ),
 ];
 
 struct Urls {
@@ -77,13 +102,18 @@ pub struct Dimo {
 impl Dimo {
     fn new(settings: &Settings) -> Dimo {
         let url = |key: &str, default: &str| {
-            settings.get_or(key, default).trim_end_matches('/').to_string()
+            settings
+                .get_or(key, default)
+                .trim_end_matches('/')
+                .to_string()
         };
         Dimo {
             client_id: settings.get_or("client_id", "").to_string(),
             domain: settings.get_or("domain", "").to_string(),
             key: settings.get_or("key", "private_key").to_string(),
-            contract: settings.get_or("vehicle_contract", VEHICLE_CONTRACT).to_string(),
+            contract: settings
+                .get_or("vehicle_contract", VEHICLE_CONTRACT)
+                .to_string(),
             fleet_mode: settings.get("fleet_mode") == Some("true"),
             owner: settings.get("owner_address").map(str::to_string),
             max_query_bytes: settings
@@ -132,7 +162,9 @@ impl Dimo {
         let response = request.send()?;
         if response.status == 422 || response.status == 400 {
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-            return Err(graphql::answer(api, body).err().unwrap_or_else(|| response.into_error()));
+            return Err(graphql::answer(api, body)
+                .err()
+                .unwrap_or_else(|| response.into_error()));
         }
         Ok(response)
     }
@@ -146,13 +178,23 @@ impl Dimo {
     /// renewed once.
     fn telemetry(&self, token_id: u32, query: &str, variables: Value) -> Result<Value, ToolError> {
         let token = self.vehicle_token(token_id)?;
-        let mut response =
-            self.graphql("Telemetry", &self.urls.telemetry, query, variables.clone(), Some(&token))?;
+        let mut response = self.graphql(
+            "Telemetry",
+            &self.urls.telemetry,
+            query,
+            variables.clone(),
+            Some(&token),
+        )?;
         if response.status == 401 {
             tokens::forget(&tokens::vehicle_key(token_id));
             let token = self.vehicle_token(token_id)?;
-            response =
-                self.graphql("Telemetry", &self.urls.telemetry, query, variables, Some(&token))?;
+            response = self.graphql(
+                "Telemetry",
+                &self.urls.telemetry,
+                query,
+                variables,
+                Some(&token),
+            )?;
         }
         graphql::answer("Telemetry", response.success()?.json()?)
     }
@@ -191,12 +233,16 @@ impl Dimo {
                     definition { make model year } imageURI syntheticDevice { tokenId name connection { name } }";
         let (query, variables, scope) = match (&self.owner, self.fleet_mode) {
             (Some(owner), false) => (
-                format!("query Vehicles($clientId: Address!, $owner: Address!) {{ vehicles(filterBy: {{privileged: $clientId, owner: $owner}}, first: {PAGE}) {{ totalCount nodes {{ {node} }} }} }}"),
+                format!(
+                    "query Vehicles($clientId: Address!, $owner: Address!) {{ vehicles(filterBy: {{privileged: $clientId, owner: $owner}}, first: {PAGE}) {{ totalCount nodes {{ {node} }} }} }}"
+                ),
                 json!({"clientId": self.client_id, "owner": owner}),
                 "user",
             ),
             _ => (
-                format!("query Vehicles($clientId: Address!) {{ vehicles(filterBy: {{privileged: $clientId}}, first: {PAGE}) {{ totalCount nodes {{ {node} }} }} }}"),
+                format!(
+                    "query Vehicles($clientId: Address!) {{ vehicles(filterBy: {{privileged: $clientId}}, first: {PAGE}) {{ totalCount nodes {{ {node} }} }} }}"
+                ),
                 json!({"clientId": self.client_id}),
                 "fleet",
             ),
@@ -240,16 +286,20 @@ impl Dimo {
         );
         Ok(Output::json_with_text(
             &json!({"url": url, "permission_template_id": template}),
-            format!("Send the vehicle owner this link to share their vehicle with the license: {url}"),
+            format!(
+                "Send the vehicle owner this link to share their vehicle with the license: {url}"
+            ),
         ))
     }
 
     fn introspect(&self, api: &str, url: &str) -> Result<Output, ToolError> {
-        let key = format!("introspection/{}", api.to_ascii_lowercase());
+        let key = format!("introspection.{}", api.to_ascii_lowercase());
         let now = carport_guest::clock::now_ms();
         if let Some(bytes) = carport_guest::state::get(&key).ok().flatten()
             && let Ok(cached) = serde_json::from_slice::<Value>(&bytes)
-            && cached["expires_at_ms"].as_u64().is_some_and(|expiry| expiry > now)
+            && cached["expires_at_ms"]
+                .as_u64()
+                .is_some_and(|expiry| expiry > now)
             && let Some(schema) = cached["schema"].as_str()
         {
             return Ok(Output::text(schema));
@@ -294,7 +344,9 @@ impl Dimo {
             progress::report(done as u32, total, &format!("{what}: vehicle {token_id}"));
             match self.check_access(token_id).and_then(|()| one(token_id)) {
                 Ok(data) => results.push(json!({"tokenId": token_id, "data": data})),
-                Err(error) => errors.push(json!({"tokenId": token_id, "error": describe_error(&error)})),
+                Err(error) => {
+                    errors.push(json!({"tokenId": token_id, "error": describe_error(&error)}))
+                }
             }
         }
         progress::report(total, total, &format!("{what}: done"));
@@ -331,15 +383,26 @@ impl Dimo {
     fn vehicle_state(&self, token_id: u32) -> Result<Output, ToolError> {
         self.check_access(token_id)?;
         let signals = [
-            "speed", "powertrainTractionBatteryStateOfChargeCurrent", "powertrainRange",
-            "powertrainTractionBatteryRange", "powertrainFuelSystemRelativeLevel",
-            "powertrainTransmissionTravelledDistance", "isIgnitionOn",
-            "powertrainTractionBatteryChargingIsCharging", "powertrainTractionBatteryChargingChargeLimit",
-            "powertrainTractionBatteryCurrentPower", "exteriorAirTemperature",
-            "chassisAxleRow1WheelLeftTirePressure", "chassisAxleRow1WheelRightTirePressure",
-            "chassisAxleRow2WheelLeftTirePressure", "chassisAxleRow2WheelRightTirePressure",
-            "bodyLockIsLocked", "cabinDoorRow1DriverSideIsOpen", "bodyTrunkRearIsOpen",
-            "bodyTrunkFrontIsOpen", "currentLocationHeading",
+            "speed",
+            "powertrainTractionBatteryStateOfChargeCurrent",
+            "powertrainRange",
+            "powertrainTractionBatteryRange",
+            "powertrainFuelSystemRelativeLevel",
+            "powertrainTransmissionTravelledDistance",
+            "isIgnitionOn",
+            "powertrainTractionBatteryChargingIsCharging",
+            "powertrainTractionBatteryChargingChargeLimit",
+            "powertrainTractionBatteryCurrentPower",
+            "exteriorAirTemperature",
+            "chassisAxleRow1WheelLeftTirePressure",
+            "chassisAxleRow1WheelRightTirePressure",
+            "chassisAxleRow2WheelLeftTirePressure",
+            "chassisAxleRow2WheelRightTirePressure",
+            "bodyLockIsLocked",
+            "cabinDoorRow1DriverSideIsOpen",
+            "bodyTrunkRearIsOpen",
+            "bodyTrunkFrontIsOpen",
+            "currentLocationHeading",
         ];
         let fields: Vec<String> = signals
             .iter()
@@ -367,10 +430,13 @@ impl Dimo {
     fn command(&self, name: &str, path: &str, token_id: u32) -> Result<Output, ToolError> {
         self.check_access(token_id)?;
         let send = |token: &str| {
-            Request::post(format!("{}/v1/vehicle/{token_id}/commands/{path}", self.urls.devices))
-                .header("authorization", &format!("Bearer {token}"))
-                .json(&json!({}))
-                .send()
+            Request::post(format!(
+                "{}/v1/vehicle/{token_id}/commands/{path}",
+                self.urls.devices
+            ))
+            .header("authorization", &format!("Bearer {token}"))
+            .json(&json!({}))
+            .send()
         };
         let mut response = send(&self.vehicle_token(token_id)?)?;
         let stale = response.status == 401
@@ -404,22 +470,23 @@ impl Dimo {
         ))
     }
 
-    fn attestation(
-        &self,
-        kind: &str,
-        token_id: u32,
-        body: Value,
-    ) -> Result<Output, ToolError> {
+    fn attestation(&self, kind: &str, token_id: u32, body: Value) -> Result<Output, ToolError> {
         self.check_access(token_id)?;
         let send = |token: &str| {
-            Request::post(format!("{}/v2/attestation/{kind}/{token_id}", self.urls.attestation))
-                .header("authorization", &format!("Bearer {token}"))
-                .json(&body)
-                .send()
+            Request::post(format!(
+                "{}/v2/attestation/{kind}/{token_id}",
+                self.urls.attestation
+            ))
+            .header("authorization", &format!("Bearer {token}"))
+            .json(&body)
+            .send()
         };
         let response = send(&self.vehicle_token(token_id)?)?;
         let answer: Value = response.success()?.json()?;
-        let message = answer["message"].as_str().unwrap_or("attestation created").to_string();
+        let message = answer["message"]
+            .as_str()
+            .unwrap_or("attestation created")
+            .to_string();
         Ok(Output::json_with_text(&answer, message))
     }
 
@@ -432,9 +499,12 @@ impl Dimo {
             .unwrap_or("USA");
         let body = json!({"countryCode": country, "vin": vin});
         let response = self.with_developer_token(|token| {
-            Request::post(format!("{}/device-definitions/decode-vin", self.urls.device_definitions))
-                .header("authorization", &format!("Bearer {token}"))
-                .json(&body)
+            Request::post(format!(
+                "{}/device-definitions/decode-vin",
+                self.urls.device_definitions
+            ))
+            .header("authorization", &format!("Bearer {token}"))
+            .json(&body)
         })?;
         let answer: Value = response.success()?.json()?;
         let id = answer["deviceDefinitionId"].as_str().unwrap_or_default();
@@ -445,7 +515,10 @@ impl Dimo {
     }
 
     fn search(&self, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
-        let mut request = Request::get(format!("{}/device-definitions/search", self.urls.device_definitions));
+        let mut request = Request::get(format!(
+            "{}/device-definitions/search",
+            self.urls.device_definitions
+        ));
         let slug = |text: &str| text.trim().to_ascii_lowercase().replace(' ', "-");
         if let Some(query) = arguments.get("query").and_then(Value::as_str) {
             request = request.query("query", query);
@@ -463,7 +536,10 @@ impl Dimo {
         }
         let answer: Value = request.send()?.success()?.json()?;
         let count = answer["pagination"]["totalItems"].as_u64().unwrap_or(0);
-        Ok(Output::json_with_text(&answer, format!("{count} device definitions match")))
+        Ok(Output::json_with_text(
+            &answer,
+            format!("{count} device definitions match"),
+        ))
     }
 
     /// Vehicles for resources and completion: the user's, or in fleet mode all shared ones.
@@ -471,11 +547,15 @@ impl Dimo {
         self.configured()?;
         let (query, variables) = match (&self.owner, self.fleet_mode) {
             (Some(owner), false) => (
-                format!("query V($clientId: Address!, $owner: Address!) {{ vehicles(filterBy: {{privileged: $clientId, owner: $owner}}, first: {PAGE}) {{ nodes {{ tokenId name definition {{ make model year }} }} }} }}"),
+                format!(
+                    "query V($clientId: Address!, $owner: Address!) {{ vehicles(filterBy: {{privileged: $clientId, owner: $owner}}, first: {PAGE}) {{ nodes {{ tokenId name definition {{ make model year }} }} }} }}"
+                ),
                 json!({"clientId": self.client_id, "owner": owner}),
             ),
             _ => (
-                format!("query V($clientId: Address!) {{ vehicles(filterBy: {{privileged: $clientId}}, first: {PAGE}) {{ nodes {{ tokenId name definition {{ make model year }} }} }} }}"),
+                format!(
+                    "query V($clientId: Address!) {{ vehicles(filterBy: {{privileged: $clientId}}, first: {PAGE}) {{ nodes {{ tokenId name definition {{ make model year }} }} }} }}"
+                ),
                 json!({"clientId": self.client_id}),
             ),
         };
@@ -488,7 +568,8 @@ impl Dimo {
                 let definition = &node["definition"];
                 let label = format!(
                     "{} {} {} ({})",
-                    definition["year"], definition["make"].as_str().unwrap_or(""),
+                    definition["year"],
+                    definition["make"].as_str().unwrap_or(""),
                     definition["model"].as_str().unwrap_or(""),
                     node["name"].as_str().unwrap_or("")
                 );
@@ -546,7 +627,9 @@ fn token_id(arguments: &Map<String, Value>) -> Result<u32, ToolError> {
         .and_then(Value::as_u64)
         .and_then(|id| u32::try_from(id).ok())
         .filter(|id| *id > 0)
-        .ok_or_else(|| ToolError::invalid("`tokenId` must be a vehicle token id (a positive integer)"))
+        .ok_or_else(|| {
+            ToolError::invalid("`tokenId` must be a vehicle token id (a positive integer)")
+        })
 }
 
 fn token_ids(arguments: &Map<String, Value>) -> Result<Vec<u32>, ToolError> {
@@ -669,7 +752,10 @@ impl Provider for DimoProvider {
             .collect())
     }
 
-    fn read_resource(uri: String, context: CallContext) -> Result<Vec<ResourceContents>, ToolError> {
+    fn read_resource(
+        uri: String,
+        context: CallContext,
+    ) -> Result<Vec<ResourceContents>, ToolError> {
         let dimo = Dimo::new(&Settings::from_context(&context));
         STATES.read(&uri, |id| {
             let token_id = id
@@ -736,7 +822,11 @@ impl Provider for DimoProvider {
         })
     }
 
-    fn call_tool(name: String, arguments: String, context: CallContext) -> Result<Output, ToolError> {
+    fn call_tool(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<Output, ToolError> {
         let dimo = Dimo::new(&Settings::from_context(&context));
         let arguments: Map<String, Value> = args::parse(&arguments)?;
         match name.as_str() {
@@ -799,10 +889,12 @@ fn prompts() -> Vec<Prompt> {
         Prompt {
             name: "vehicle_genius".into(),
             title: "Vehicle Genius".into(),
-            description: "Explain one vehicle's state and data, and act on it with confirmation.".into(),
+            description: "Explain one vehicle's state and data, and act on it with confirmation."
+                .into(),
             arguments: vec![PromptArgument {
                 name: "tokenId".into(),
-                description: "The vehicle's token id (check_vehicle_access_status lists them).".into(),
+                description: "The vehicle's token id (check_vehicle_access_status lists them)."
+                    .into(),
                 required: false,
             }],
         },
@@ -812,7 +904,8 @@ fn prompts() -> Vec<Prompt> {
             description: "Analyse every vehicle shared with the license at once.".into(),
             arguments: vec![PromptArgument {
                 name: "focus".into(),
-                description: "What to look at, e.g. battery health, utilisation, maintenance.".into(),
+                description: "What to look at, e.g. battery health, utilisation, maintenance."
+                    .into(),
                 required: false,
             }],
         },
@@ -853,7 +946,8 @@ fn tools() -> Vec<Tool> {
                     "successful": {"type": "integer"}, "failed": {"type": "integer"}}},
         "results": {"type": "array"}, "errors": {"type": "array"}},
         "required": ["summary", "results", "errors"]});
-    let attestation_output = json!({"type": "object", "properties": {"message": {"type": "string"}}});
+    let attestation_output =
+        json!({"type": "object", "properties": {"message": {"type": "string"}}});
     let mut tools = vec![
         Tool::new(
             "check_vehicle_access_status",
@@ -863,7 +957,8 @@ fn tools() -> Vec<Tool> {
              year and owner. Use the token ids with the other tools.",
             object(json!({}), &[]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "properties": {"client_id": {"type": "string"}, "fleet_mode": {"type": "boolean"}, "user_wallet": {"type": ["string", "null"]}, "scope": {"enum": ["user", "fleet"]}, "total_count": {"type": "integer"}, "vehicles": {"type": "array"}}, "required": ["scope", "total_count", "vehicles"]})),
         Tool::new(
             "generate_vehicle_data_sharing_url",
             "Vehicle Sharing Link",
@@ -872,7 +967,8 @@ fn tools() -> Vec<Tool> {
             object(json!({"permissionTemplateId": {"type": "integer", "minimum": 1, "default": 1,
                 "description": "Permission template (1: data and commands)."}}), &[]),
             Annotations { read_only: true, destructive: false, idempotent: true, open_world: false },
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "properties": {"url": {"type": "string"}, "permission_template_id": {"type": "integer"}}, "required": ["url"]})),
         Tool::new(
             "identity_query",
             "Identity GraphQL Query",
@@ -880,7 +976,8 @@ fn tools() -> Vec<Tool> {
              permission grants). Lists need `first` or `last` (at most 100).",
             object(json!({"query": query_property("Identity"), "variables": variables_property()}), &["query"]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "description": "GraphQL `data`, or {data, errors} when part of it could not be read"})),
         Tool::new(
             "identity_introspect",
             "Identity Schema",
@@ -898,7 +995,8 @@ fn tools() -> Vec<Tool> {
             object(json!({"query": query_property("Telemetry"), "tokenId": token_id_property(),
                 "variables": variables_property()}), &["query", "tokenId"]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "description": "GraphQL `data`, or {data, errors} when part of it could not be read"})),
         Tool::new(
             "batch_telemetry_query",
             "Telemetry Query, Many Vehicles",
@@ -922,7 +1020,8 @@ fn tools() -> Vec<Tool> {
             "Which signals a vehicle has sent, how many, first and last seen.",
             object(json!({"tokenId": token_id_property()}), &["tokenId"]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "properties": {"numberOfSignals": {"type": "integer"}, "availableSignals": {"type": "array", "items": {"type": "string"}}, "firstSeen": {"type": "string"}, "lastSeen": {"type": "string"}, "signalDataSummary": {"type": "array"}}})),
         Tool::new(
             "batch_vehicle_data_summary",
             "Data Summary, Many Vehicles",
@@ -950,7 +1049,8 @@ fn tools() -> Vec<Tool> {
                 "countryCode": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "USA",
                     "description": "ISO 3166 alpha-3 country."}}), &["vin"]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "properties": {"deviceDefinitionId": {"type": "string"}, "newTransactionHash": {"type": "string"}}, "required": ["deviceDefinitionId"]})),
         Tool::new(
             "search_vehicles",
             "Search Vehicle Models",
@@ -959,7 +1059,8 @@ fn tools() -> Vec<Tool> {
                 "make": {"type": "string", "maxLength": 100}, "model": {"type": "string", "maxLength": 100},
                 "year": {"type": "integer", "minimum": 1900, "maximum": 2100}}), &[]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(json!({"type": "object", "properties": {"deviceDefinitions": {"type": ["array", "null"]}, "facets": {}, "pagination": {}}})),
         Tool::new(
             "attestation_create_vin",
             "Create VIN Credential",

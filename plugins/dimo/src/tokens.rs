@@ -42,7 +42,7 @@ pub fn forget(key: &str) {
 }
 
 pub fn vehicle_key(token_id: u32) -> String {
-    format!("vehicle_token/{token_id}")
+    format!("vehicle_token.{token_id}")
 }
 
 /// The `exp` claim of a JWT, in milliseconds; the payload is read, not verified: the API that
@@ -117,23 +117,21 @@ impl Dimo {
             ("response_type", "code"),
             ("address", self.client_id.as_str()),
         ];
-        let challenge: Value = Request::post(format!(
-            "{}/auth/web3/generate_challenge",
-            self.urls.auth
-        ))
-        .form(&fields)
-        .send()?
-        .success()?
-        .json()?;
+        let challenge: Value =
+            Request::post(format!("{}/auth/web3/generate_challenge", self.urls.auth))
+                .form(&fields)
+                .send()?
+                .success()?
+                .json()?;
         let (Some(text), Some(session)) =
             (challenge["challenge"].as_str(), challenge["state"].as_str())
         else {
             return Err(ToolError::Internal(
-                "DIMO's auth answered the challenge request without `challenge` and `state`"
-                    .into(),
+                "DIMO's auth answered the challenge request without `challenge` and `state`".into(),
             ));
         };
-        let signature = ethereum::personal_sign(&self.key, text.as_bytes()).map_err(ToolError::Denied)?;
+        let signature =
+            ethereum::personal_sign(&self.key, text.as_bytes()).map_err(ToolError::Denied)?;
         let signature = format!("0x{}", hex(&signature));
         let submitted = Request::post(format!("{}/auth/web3/submit_challenge", self.urls.auth))
             .form(&[
@@ -236,7 +234,9 @@ impl Dimo {
         let answer: Value = response.json()?;
         let token = answer["token"]
             .as_str()
-            .ok_or_else(|| ToolError::Internal("the token exchange answered without `token`".into()))?
+            .ok_or_else(|| {
+                ToolError::Internal("the token exchange answered without `token`".into())
+            })?
             .to_string();
         let expires_at_ms = expiry_ms(&token).unwrap_or_else(|| clock::now_ms() + 600_000);
         keep(&key, &token, expires_at_ms)?;
