@@ -139,6 +139,16 @@ async fn main() {
             json!({}),
             "MCP stdio: smartcar_lock_vehicle",
         ),
+        (
+            "dimo_vehicle_state",
+            json!({"tokenId": 21957}),
+            "MCP stdio: dimo_vehicle_state",
+        ),
+        (
+            "dimo_lock_doors",
+            json!({"tokenId": 21957}),
+            "MCP stdio: dimo_lock_doors",
+        ),
     ] {
         let arguments = arguments.as_object().unwrap().clone();
         let mut samples = Vec::with_capacity(CALLS);
