@@ -7,6 +7,7 @@
 //! wire), and can be scripted to answer with a vendor's failure modes.
 
 pub mod fleet;
+pub mod sign_in;
 pub mod smartcar;
 pub mod teslamate;
 pub mod tessie;
@@ -37,6 +38,10 @@ pub enum Vendor {
     FleetOtherRegion,
     /// Smartcar's token endpoint, Vehicle API (`/v3`) and Management API (`/management/v3`).
     Smartcar,
+    /// Tesla's authorization server: the sign-in page and the authorization-code grant.
+    TeslaAuth,
+    /// DIMO's login page (login.dimo.org), which sends the browser back with a user token.
+    DimoLogin,
 }
 
 impl Vendor {
@@ -46,6 +51,8 @@ impl Vendor {
         Vendor::Fleet,
         Vendor::FleetOtherRegion,
         Vendor::Smartcar,
+        Vendor::TeslaAuth,
+        Vendor::DimoLogin,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,17 +62,22 @@ impl Vendor {
             Vendor::Fleet => "fleet",
             Vendor::FleetOtherRegion => "fleet-other-region",
             Vendor::Smartcar => "smartcar",
+            Vendor::TeslaAuth => "tesla-auth",
+            Vendor::DimoLogin => "dimo-login",
         }
     }
 
     /// The credential a plugin holds for the simulated vendor: an access token, or for
-    /// Smartcar the client secret the host exchanges for access tokens.
+    /// Smartcar the client secret the host exchanges for access tokens; for the sign-in pages
+    /// the client id they accept.
     pub fn token(self) -> &'static str {
         match self {
             Vendor::Tessie => "sim-tessie-token",
             Vendor::TeslaMate => "sim-teslamate-token",
             Vendor::Fleet | Vendor::FleetOtherRegion => fleet::STATIC_TOKEN,
             Vendor::Smartcar => smartcar::CLIENT_SECRET,
+            Vendor::TeslaAuth => sign_in::TESLA_CLIENT_ID,
+            Vendor::DimoLogin => sign_in::DIMO_CLIENT_ID,
         }
     }
 }
@@ -133,6 +145,7 @@ pub struct SimState {
     pub options: SimOptions,
     pub fleet: FleetAccount,
     pub smartcar: smartcar::Account,
+    pub sign_in: sign_in::Accounts,
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
@@ -144,6 +157,8 @@ pub struct FleetAccount {
     pub refresh_token: Mutex<String>,
     pub refreshes: std::sync::atomic::AtomicU32,
     access_tokens: Mutex<Vec<String>>,
+    /// The account's region (`/api/1/users/region`): the simulated Fleet API's own address.
+    pub home_base_url: std::sync::OnceLock<String>,
     signed_only: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -153,6 +168,7 @@ impl FleetAccount {
             refresh_token: Mutex::new(fleet::FIRST_REFRESH_TOKEN.to_string()),
             refreshes: std::sync::atomic::AtomicU32::new(0),
             access_tokens: Mutex::new(vec![fleet::STATIC_TOKEN.to_string()]),
+            home_base_url: std::sync::OnceLock::new(),
             signed_only: Mutex::new(std::collections::HashSet::new()),
         }
     }
@@ -187,6 +203,7 @@ impl Simulator {
             options: options.clone(),
             fleet: FleetAccount::new(),
             smartcar: smartcar::Account::new(),
+            sign_in: sign_in::Accounts::new(),
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
@@ -204,6 +221,8 @@ impl Simulator {
                 Vendor::TeslaMate => teslamate::router(),
                 Vendor::Fleet | Vendor::FleetOtherRegion => fleet::router(),
                 Vendor::Smartcar => smartcar::router(),
+                Vendor::TeslaAuth => sign_in::tesla_router(),
+                Vendor::DimoLogin => sign_in::dimo_router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),
@@ -216,7 +235,10 @@ impl Simulator {
                 }
             });
         }
-        Ok(Simulator { state, addresses })
+        let simulator = Simulator { state, addresses };
+        let home = simulator.url(Vendor::Fleet);
+        let _ = simulator.state.fleet.home_base_url.set(home);
+        Ok(simulator)
     }
 
     /// Base URL of a vendor's simulated API, e.g. `http://127.0.0.1:41234`.
@@ -272,7 +294,7 @@ impl Simulator {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -8,6 +8,7 @@ pub mod log;
 pub mod oauth;
 pub mod progress;
 pub mod secrets;
+pub mod sign_in;
 pub mod state;
 
 use std::future::Future;
@@ -41,6 +42,8 @@ pub struct Grants {
     pub secrets: secrets::SecretGrants,
     pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
     pub state: state::PluginState,
+    /// `[plugins.<id>.sign_in]`: browser sign-in of the user.
+    pub sign_in: Option<sign_in::SignIn>,
     /// plugins.toml `elicitation = true`.
     pub elicitation: bool,
     /// plugins.toml `sampling = true`.
