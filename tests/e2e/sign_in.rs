@@ -717,3 +717,16 @@ async fn the_simulated_tesla_token_endpoint_checks_the_verifier_the_redirect_and
     assert_eq!(status, 400);
     assert!(body.contains("already used"), "{body}");
 }
+
+#[tokio::test]
+async fn a_plugin_without_a_sign_in_table_is_refused_with_the_fix() {
+    let harness = crate::tesla::start(crate::tesla::Auth::OAuth, false).await;
+    let refused = harness.call("tesla_sign_in", json!({})).await;
+    assert!(is_error(&refused));
+    let message = text_of(&refused);
+    assert!(
+        message.contains("plugin `tesla` may not sign users in"),
+        "{message}"
+    );
+    assert!(message.contains("[plugins.tesla.sign_in]"), "{message}");
+}
