@@ -37,19 +37,34 @@ fn free_redirect(simulator: &Simulator) -> String {
 /// Tesla directly with sign-in: starts in the other region, so the account's region
 /// (`/api/1/users/region`: the home Fleet API) is chosen after sign-in.
 fn tesla_table(simulator: &Simulator, dir: &Path, redirect: &str) -> String {
+    tesla_table_allowing(simulator, dir, redirect, true)
+}
+
+/// As [`tesla_table`]; without `allow_home` the account's own region is not allowed.
+fn tesla_table_allowing(
+    simulator: &Simulator,
+    dir: &Path,
+    redirect: &str,
+    allow_home: bool,
+) -> String {
     let home = simulator.url(Vendor::Fleet);
     let other = simulator.url(Vendor::FleetOtherRegion);
+    let allowed = if allow_home {
+        format!("[{home:?}, {other:?}]")
+    } else {
+        format!("[{other:?}]")
+    };
     let auth = simulator.url(Vendor::TeslaAuth);
     let component = components_dir().join("tesla.wasm").display().to_string();
     let refresh = dir.join("tesla-refresh-token").display().to_string();
     format!(
-        "\n[plugins.tesla]\ncomponent = {component:?}\nallow = [{home:?}, {other:?}]\n\
+        "\n[plugins.tesla]\ncomponent = {component:?}\nallow = {allowed}\n\
          timeout_seconds = 20\n\
          [plugins.tesla.settings]\nbase_url = {other:?}\nvin = \"{RED_ARROW}\"\nauth = \"oauth\"\n\
          [plugins.tesla.secrets.refresh]\nfile = {refresh:?}\norigins = []\n\
          [plugins.tesla.oauth.fleet]\ntoken_url = \"{auth}/oauth2/v3/token\"\n\
          client_id = \"{TESLA_CLIENT_ID}\"\nrefresh_token = \"refresh\"\naudience = {home:?}\n\
-         origins = [{home:?}, {other:?}]\n\
+         origins = {allowed}\n\
          [plugins.tesla.sign_in]\nauthorize_url = \"{auth}/oauth2/v3/authorize\"\n\
          redirect_uri = {redirect:?}\nresponse = \"code\"\ngrant = \"fleet\"\n\
          scopes = [\"openid\", \"offline_access\", \"vehicle_device_data\", \"vehicle_cmds\", \
@@ -729,4 +744,39 @@ async fn a_plugin_without_a_sign_in_table_is_refused_with_the_fix() {
         "{message}"
     );
     assert!(message.contains("[plugins.tesla.sign_in]"), "{message}");
+}
+
+#[tokio::test]
+async fn an_account_region_outside_the_allowlist_is_reported_not_followed() {
+    let mut harness = Harness::start().await;
+    let redirect = free_redirect(&harness.simulator);
+    let table = tesla_table_allowing(&harness.simulator, harness.dir.path(), &redirect, false);
+    let config = harness.dir.path().join("plugins.toml");
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{base}{table}")).unwrap();
+    restart(&mut harness).await;
+    let link = start_sign_in(&harness).await;
+    let back = submit_consent(&link, "allow").await;
+    assert!(browser_get(&back).await.1.contains("Signed in"));
+    let checked = harness
+        .call("tesla_sign_in", json!({"action": "check"}))
+        .await;
+    assert!(!is_error(&checked), "{}", text_of(&checked));
+    let other = harness.simulator.url(Vendor::FleetOtherRegion);
+    assert_eq!(structured(&checked)["base_url"], other.as_str());
+    let message = text_of(&checked);
+    assert!(
+        message.contains(&format!(
+            "lives at {}",
+            harness.simulator.url(Vendor::Fleet)
+        )),
+        "{message}"
+    );
+    assert!(message.contains("may not reach"), "{message}");
+    let read = harness.call("tesla_vehicle_state", json!({})).await;
+    assert!(
+        !is_error(&read),
+        "the allowed region still serves: {}",
+        text_of(&read)
+    );
 }
