@@ -667,6 +667,56 @@ mod tests {
         assert_ne!(verifier, random_token());
     }
 
+    #[tokio::test]
+    async fn a_plugin_cannot_replace_the_links_protocol_or_configured_parameters() {
+        let folder = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let text = format!(
+            "[carport]\ndata_dir = \"data\"\n[plugins.t]\ncomponent = \"t.wasm\"\n\
+             [plugins.t.secrets.token]\nfile = \"token\"\norigins = []\n[plugins.t.sign_in]\n\
+             authorize_url = \"https://login.example/\"\n\
+             redirect_uri = \"http://127.0.0.1:{port}/cb\"\nresponse = \"token\"\n\
+             redirect_param = \"redirectUri\"\nstore = \"token\"\n\
+             params = {{ clientId = \"app\" }}\n"
+        );
+        let config = crate::config::Config::parse(&text, folder.path()).unwrap();
+        let plugin = &config.plugins["t"];
+        let grants = Arc::new(crate::runtime::grants::grants(&config, "t", plugin).unwrap());
+        for reserved in [
+            "redirectUri",
+            "clientId",
+            "state",
+            "redirect_uri",
+            "client_id",
+        ] {
+            let refused = SignIn::start(&grants, vec![(reserved.into(), "x".into())]).await;
+            let Err(message) = refused else {
+                panic!("{reserved} was accepted")
+            };
+            assert!(
+                message.contains(&format!("parameter `{reserved}`")),
+                "{message}"
+            );
+        }
+        let started = SignIn::start(&grants, vec![("lang".into(), "de".into())])
+            .await
+            .unwrap();
+        let link = Url::parse(&started.link).unwrap();
+        let pairs: BTreeMap<String, String> = link.query_pairs().into_owned().collect();
+        assert_eq!(pairs["clientId"], "app");
+        assert_eq!(pairs["redirectUri"], format!("http://127.0.0.1:{port}/cb"));
+        assert_eq!(pairs["lang"], "de");
+        assert_eq!(pairs["state"].len(), 43);
+        assert!(
+            !pairs.contains_key("code_challenge"),
+            "no PKCE for a token response"
+        );
+    }
+
     #[test]
     fn only_loopback_http_redirects() {
         assert!(loopback_redirect("http://localhost:3333/callback").is_ok());
