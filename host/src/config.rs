@@ -109,6 +109,59 @@ pub struct PluginConfig {
     /// OAuth2 grants whose access tokens the host obtains and attaches for the plugin.
     #[serde(default)]
     pub oauth: BTreeMap<String, OAuthConfig>,
+    /// Signing the user in through their browser (`carport login`, or a tool of the plugin).
+    pub sign_in: Option<SignInConfig>,
+}
+
+/// `[plugins.<id>.sign_in]`: the vendor's sign-in page, the loopback address the browser comes
+/// back to, and where the result goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInConfig {
+    /// The vendor's page the user opens (OAuth authorize endpoint or login page).
+    pub authorize_url: String,
+    /// Loopback `http` address registered with the vendor; carport listens there only while
+    /// a sign-in waits.
+    pub redirect_uri: String,
+    /// `code` (OAuth 2 authorization code) or `token` (the browser comes back with the token).
+    pub response: SignInResponse,
+    /// Joined with spaces into `scope`; omitted when empty.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Static query parameters of the link. A value may contain `{state}`, which then carries
+    /// the state instead of the `state_param` parameter.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Name of the link's parameter carrying the redirect address.
+    #[serde(default = "default_redirect_param")]
+    pub redirect_param: String,
+    /// Name of the redirect's parameter carrying the state back (and of the link's, unless a
+    /// `params` value holds `{state}`).
+    #[serde(default = "default_state_param")]
+    pub state_param: String,
+    /// How long a started sign-in waits for the browser.
+    #[serde(default = "default_sign_in_timeout")]
+    pub timeout_seconds: u64,
+    /// `code`: the `[plugins.<id>.oauth.<grant>]` whose token endpoint takes the code and
+    /// whose `refresh_token` file receives the refresh token.
+    pub grant: Option<String>,
+    /// `code`: PKCE with S256.
+    #[serde(default = "yes")]
+    pub pkce: bool,
+    /// `token`: the redirect's parameter holding the token.
+    pub token_param: Option<String>,
+    /// `token`: the `file` secret of this plugin that receives the token.
+    pub store: Option<String>,
+    /// Redirect parameters the plugin may read through `status` (never the token).
+    #[serde(default)]
+    pub claims: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignInResponse {
+    Code,
+    Token,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +207,15 @@ pub enum ToolMode {
     Compact,
 }
 
+fn default_redirect_param() -> String {
+    "redirect_uri".to_string()
+}
+fn default_state_param() -> String {
+    "state".to_string()
+}
+fn default_sign_in_timeout() -> u64 {
+    600
+}
 fn default_resource_poll() -> u64 {
     DEFAULT_RESOURCE_POLL_SECONDS
 }
@@ -301,6 +363,9 @@ impl Config {
                     );
                 }
             }
+            if let Some(sign_in) = &plugin.sign_in {
+                validate_sign_in(id, plugin, sign_in)?;
+            }
             let filtered = plugin.tools != every_tool() || !plugin.deny_tools.is_empty();
             if plugin.tool_mode == ToolMode::Compact && filtered {
                 bail!(
@@ -354,6 +419,73 @@ impl Config {
             None => user_dir("XDG_CACHE_HOME", ".cache").join("carport"),
         }
     }
+}
+
+fn validate_sign_in(id: &str, plugin: &PluginConfig, sign_in: &SignInConfig) -> Result<()> {
+    let table = format!("[plugins.{id}.sign_in]");
+    let authorize = reqwest::Url::parse(&sign_in.authorize_url)
+        .map_err(|error| anyhow::anyhow!("{table} authorize_url: {error}"))?;
+    if !matches!(authorize.scheme(), "https" | "http") {
+        bail!("{table} authorize_url must be an http(s) address");
+    }
+    crate::capabilities::sign_in::loopback_redirect(&sign_in.redirect_uri)
+        .map_err(|reason| anyhow::anyhow!("{table} redirect_uri: {reason}"))?;
+    if sign_in.timeout_seconds == 0 {
+        bail!("{table} timeout_seconds must be above zero");
+    }
+    let file_secret = |key: &str, name: &str| -> Result<()> {
+        match plugin.secrets.get(name) {
+            None => bail!(
+                "{table} {key} names secret `{name}`, which is not granted: add \
+                 [plugins.{id}.secrets.{name}] with file = \"/path\""
+            ),
+            Some(secret) if secret.file.is_none() => bail!(
+                "{table}: carport writes the signed-in credential to secret `{name}`, so \
+                 [plugins.{id}.secrets.{name}] must use `file`, not `env`"
+            ),
+            Some(_) => Ok(()),
+        }
+    };
+    match sign_in.response {
+        SignInResponse::Code => {
+            if sign_in.token_param.is_some() || sign_in.store.is_some() {
+                bail!(
+                    "{table}: token_param and store belong to response = \"token\"; with \
+                     response = \"code\" the refresh token goes to the grant's refresh_token"
+                );
+            }
+            let Some(grant) = &sign_in.grant else {
+                bail!(
+                    "{table}: response = \"code\" needs grant = \"<name>\" of an \
+                     [plugins.{id}.oauth.<name>] table whose token endpoint takes the code"
+                );
+            };
+            let Some(oauth) = plugin.oauth.get(grant) else {
+                bail!(
+                    "{table} names grant `{grant}`, but there is no [plugins.{id}.oauth.{grant}]"
+                );
+            };
+            let Some(refresh) = &oauth.refresh_token else {
+                bail!(
+                    "{table}: [plugins.{id}.oauth.{grant}] needs refresh_token = \"<file \
+                     secret>\" to receive the refresh token of the sign-in"
+                );
+            };
+            file_secret("grant's refresh_token", refresh)?;
+        }
+        SignInResponse::Token => {
+            if sign_in.grant.is_some() {
+                bail!("{table}: grant belongs to response = \"code\"");
+            }
+            let Some(store) = &sign_in.store else {
+                bail!(
+                    "{table}: response = \"token\" needs store = \"<file secret of this plugin>\""
+                );
+            };
+            file_secret("store", store)?;
+        }
+    }
+    Ok(())
 }
 
 fn user_dir(variable: &str, fallback_under_home: &str) -> PathBuf {
@@ -490,6 +622,44 @@ mod tests {
         );
         assert_eq!(plugin.max_concurrent_calls, DEFAULT_MAX_CONCURRENT_CALLS);
         assert_eq!(plugin.state_max_keys, DEFAULT_STATE_MAX_KEYS);
+    }
+
+    #[test]
+    fn a_sign_in_names_its_grant_or_store_and_listens_on_loopback_only() {
+        let base = "[plugins.t]\ncomponent = \"t.wasm\"\n[plugins.t.secrets.refresh]\nfile = \"r\"\n\
+                    [plugins.t.oauth.fleet]\ntoken_url = \"https://auth.example/token\"\n\
+                    client_id = \"c\"\nrefresh_token = \"refresh\"\n[plugins.t.sign_in]\n\
+                    authorize_url = \"https://auth.example/authorize\"\n";
+        let code = format!(
+            "{base}redirect_uri = \"http://localhost:3333/callback\"\nresponse = \"code\"\ngrant = \"fleet\"\n"
+        );
+        let config = Config::parse(&code, Path::new(".")).unwrap();
+        let sign_in = config.plugins["t"].sign_in.as_ref().unwrap();
+        assert_eq!(sign_in.redirect_param, "redirect_uri");
+        assert!(sign_in.pkce);
+        let remote = code.replace("http://localhost:3333", "http://203.0.113.5:3333");
+        let error = Config::parse(&remote, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a loopback address"), "{error}");
+        let no_grant = code.replace("grant = \"fleet\"\n", "");
+        let error = Config::parse(&no_grant, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs grant"), "{error}");
+        let token = code.replace(
+            "response = \"code\"\ngrant = \"fleet\"",
+            "response = \"token\"",
+        );
+        let error = Config::parse(&token, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs store"), "{error}");
+        let typo = format!("{code}scope = \"openid\"\n");
+        let error = Config::parse(&typo, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("scope"), "{error}");
     }
 
     #[test]

@@ -76,7 +76,14 @@ pub fn config_text(simulator: &Simulator, components: &Path, data_dir: &Path) ->
         ));
     }
     text.push_str(&smartcar_table(simulator, components, data_dir)?);
-    text.push_str(&dimo_table(simulator, components, data_dir, "")?);
+    let owner = format!("owner_address = {:?}", simulator.state.dimo.user.wallet);
+    text.push_str(&dimo_table(
+        simulator,
+        components,
+        data_dir,
+        &owner,
+        crate::simulator::sign_in::DEFAULT_REDIRECT_URI,
+    )?);
     Ok(text)
 }
 
@@ -106,12 +113,14 @@ fn smartcar_table(simulator: &Simulator, components: &Path, data_dir: &Path) -> 
 /// A guided tour for a person at a terminal: a real MCP client, in process, calls the demo's
 /// tools and prints each call and answer (to stderr, like every other human-facing line).
 /// DIMO's services each on their own simulated origin; the license's signer key (a demo
-/// value from the simulator) is a secret only the host signs with.
+/// value from the simulator) is a secret only the host signs with; `init_oauth` signs the user
+/// in on the simulated login page, which sends the browser back to `redirect_uri`.
 pub fn dimo_table(
     simulator: &Simulator,
     components: &Path,
     data_dir: &Path,
     extra_settings: &str,
+    redirect_uri: &str,
 ) -> Result<String> {
     let account = &simulator.state.dimo;
     let key_file = data_dir.join("dimo-private-key");
@@ -137,14 +146,20 @@ pub fn dimo_table(
         "\n[plugins.dimo]\ncomponent = {component:?}\nallow = [{allow}]\n\
          ethereum_keys = [\"private_key\"]\n\
          [plugins.dimo.settings]\nclient_id = {client_id:?}\ndomain = {domain:?}\n\
-         owner_address = {owner:?}\n{urls}{extra_settings}\n\
-         [plugins.dimo.secrets.private_key]\nfile = {key:?}\norigins = []\n",
+         {urls}{extra_settings}\n\
+         [plugins.dimo.secrets.private_key]\nfile = {key:?}\norigins = []\n\
+         [plugins.dimo.secrets.user_token]\nfile = {user_token:?}\norigins = []\n\
+         [plugins.dimo.sign_in]\nauthorize_url = \"{login}/\"\nredirect_uri = {redirect_uri:?}\n\
+         response = \"token\"\nredirect_param = \"redirectUri\"\nstate_param = \"carport_state\"\n\
+         token_param = \"token\"\nstore = \"user_token\"\nclaims = [\"walletAddress\", \"email\"]\n\
+         [plugins.dimo.sign_in.params]\nclientId = {client_id:?}\nutm = \"carport_state={{state}}\"\n",
         component = components.join("dimo.wasm").display().to_string(),
         allow = allow.join(", "),
         client_id = account.license.client_id,
         domain = account.license.redirect_uri,
-        owner = account.user.wallet,
         key = key_file.display().to_string(),
+        user_token = data_dir.join("dimo-user-token").display().to_string(),
+        login = simulator.url(Vendor::DimoLogin),
     ))
 }
 

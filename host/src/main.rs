@@ -51,6 +51,17 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         wake_delay_ms: u64,
     },
+    /// Sign in to a plugin's vendor in the browser ([plugins.<id>.sign_in]) and store the result.
+    Login {
+        /// The plugin id, e.g. tesla.
+        plugin: String,
+        #[arg(long, default_value = "plugins.toml")]
+        config: PathBuf,
+        /// Read the address the browser ended on from stdin (for a machine the browser cannot
+        /// reach) instead of only waiting for the browser to come back.
+        #[arg(long)]
+        paste: bool,
+    },
     /// Load a configuration, list its tools and problems, and exit (non-zero on problems).
     Check {
         #[arg(long, default_value = "plugins.toml")]
@@ -149,6 +160,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             tokio::signal::ctrl_c().await?;
+        }
+        Command::Login {
+            plugin,
+            config,
+            paste,
+        } => {
+            let config = Config::load(&config)?;
+            carport::login::login(&config, &plugin, paste).await?;
         }
         Command::Check { config } => {
             let config = Config::load(&config)?;

@@ -9,6 +9,7 @@ use rmcp::model::GetPromptRequestParams;
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::sign_in::{click_through, free_port};
 
 /// The demo user's Tesla (all privileges but raw data), their Ford (data and location, no
 /// commands), someone else's BMW shared with the license, and a Toyota never shared.
@@ -17,10 +18,12 @@ const FORD: u32 = 30311;
 const BMW: u32 = 40102;
 const TOYOTA: u32 = 50007;
 
+/// The demo user's vehicles: `owner_address` set, as `carport demo` does.
 async fn start(settings: &str) -> Harness {
+    let owner = carport::simulator::sign_in::DIMO_WALLET_ADDRESS;
     Harness::start_with(Options {
         dimo: true,
-        dimo_settings: settings.to_string(),
+        dimo_settings: format!("owner_address = {owner:?}\n{settings}"),
         ..Options::default()
     })
     .await
@@ -541,4 +544,45 @@ async fn schemas_are_introspected_once_and_prompts_served() {
         text.contains("vehicle 21957") && text.contains("dimo_vehicle_state"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_user_signs_in_from_the_assistant_in_a_real_browser() {
+    // Nobody signed in and no owner_address: the vehicles stay out of reach.
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    let harness = Harness::start_with(Options {
+        dimo: true,
+        dimo_redirect: redirect.clone(),
+        ..Options::default()
+    })
+    .await;
+    harness.simulator.state.sign_in.register_redirect(&redirect);
+    let status = ok(&harness, "dimo_check_vehicle_access_status", json!({})).await;
+    assert_eq!(status["scope"], "signed_out", "{status}");
+    assert_eq!(status["vehicles"], json!([]), "{status}");
+    let text = refused(&harness, "dimo_vehicle_state", json!({"tokenId": TESLA})).await;
+    assert!(text.contains("init_oauth"), "{text}");
+
+    let started = ok(&harness, "dimo_init_oauth", json!({})).await;
+    let link = started["url"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&harness.simulator.url(Vendor::DimoLogin)),
+        "{link}"
+    );
+    let (heading, message) = click_through(&link, "allow").await;
+    assert_eq!(heading, "Signed in", "{message}");
+
+    let status = ok(&harness, "dimo_check_vehicle_access_status", json!({})).await;
+    assert_eq!(status["scope"], "user", "{status}");
+    assert_eq!(
+        status["user_wallet"],
+        carport::simulator::sign_in::DIMO_WALLET_ADDRESS
+    );
+    assert_eq!(status["total_count"], 2, "{status}");
+    let state = ok(&harness, "dimo_vehicle_state", json!({"tokenId": TESLA})).await;
+    assert_eq!(state["battery_level"], 78.0, "{state}");
+    // The user's token went to the plugin's secret file, not to the plugin.
+    let token = std::fs::read_to_string(harness.dir.path().join("dimo-user-token")).unwrap();
+    assert_eq!(token, carport::simulator::sign_in::DIMO_USER_TOKEN);
+    assert!(!serde_json::to_string(&status).unwrap().contains(&token));
 }

@@ -131,6 +131,8 @@ pub struct Options {
     pub dimo: bool,
     /// More lines for `[plugins.dimo.settings]`.
     pub dimo_settings: String,
+    /// Where DIMO's login sends the browser back (registered with the simulated login page).
+    pub dimo_redirect: String,
 }
 
 impl Default for Options {
@@ -153,6 +155,7 @@ impl Default for Options {
             smartcar_settings: String::new(),
             dimo: false,
             dimo_settings: String::new(),
+            dimo_redirect: carport::simulator::sign_in::DEFAULT_REDIRECT_URI.to_string(),
         }
     }
 }
@@ -291,8 +294,14 @@ origins = [{tessie:?}]
         teslamate_table = teslamate_table(dir, simulator, options),
         smartcar_table = smartcar_table(dir, simulator, options),
         dimo_table = if options.dimo {
-            carport::demo::dimo_table(simulator, &components, dir.path(), &options.dimo_settings)
-                .unwrap()
+            carport::demo::dimo_table(
+                simulator,
+                &components,
+                dir.path(),
+                &options.dimo_settings,
+                &options.dimo_redirect,
+            )
+            .unwrap()
         } else {
             String::new()
         },

@@ -10,6 +10,7 @@ mod harness;
 mod mcp_features;
 mod sandbox;
 mod server;
+mod sign_in;
 mod smartcar;
 mod structured;
 mod tesla;

@@ -74,6 +74,7 @@ fn run(args: Vec<String>) -> Result<()> {
         ["test", rest @ ..] => {
             build_components(&root)?;
             ensure_npm()?;
+            ensure_chromium()?;
             // Plugin crates are cdylibs: their unit tests run natively as library tests only.
             cargo_host(
                 &root,
@@ -194,6 +195,22 @@ fn ensure_npm() -> Result<()> {
         "xtask: npm is missing (the MCP conformance suite needs it); installing Debian's npm"
     );
     install_debian_packages(&["npm"])
+}
+
+/// The sign-in tests click through the simulated sign-in pages in a real headless Chromium.
+fn ensure_chromium() -> Result<()> {
+    if Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: chromium is missing (the sign-in tests drive it headless); installing Debian's \
+         chromium"
+    );
+    install_debian_packages(&["chromium"])
 }
 
 fn install_debian_toolchain() -> Result<()> {

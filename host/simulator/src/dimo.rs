@@ -472,20 +472,6 @@ async fn submit_challenge(State(state): Shared, body: Bytes) -> Response {
         .into_response()
 }
 
-/// A user token as "Login with DIMO" hands it to the redirect address.
-pub fn user_token(account: &Account) -> String {
-    let issued = now();
-    account.issue(json!({
-        "iss": "https://auth.dimo.zone",
-        "aud": [account.license.client_id],
-        "ethereum_address": account.user.wallet,
-        "email": account.user.email,
-        "kind": "user",
-        "iat": issued,
-        "exp": issued + DEVELOPER_TOKEN_SECONDS,
-    }))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Token exchange (token-exchange-api.dimo.zone)
 
@@ -1747,6 +1733,19 @@ mod tests {
         ] {
             assert!(identity.contains(field), "{field} missing from\n{identity}");
         }
+    }
+
+    /// The login page and the APIs serve the same license and user.
+    #[test]
+    fn the_login_page_and_the_apis_agree() {
+        let account = Account::new();
+        assert_eq!(account.license.client_id, crate::sign_in::DIMO_CLIENT_ID);
+        assert_eq!(account.user.wallet, crate::sign_in::DIMO_WALLET_ADDRESS);
+        assert_eq!(account.user.email, crate::sign_in::DIMO_USER_EMAIL);
+        assert_eq!(
+            account.license.redirect_uri,
+            crate::sign_in::DEFAULT_REDIRECT_URI
+        );
     }
 
     #[test]

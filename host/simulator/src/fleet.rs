@@ -60,7 +60,7 @@ fn command_ok() -> Response {
     ok(json!({"result": true, "reason": ""}))
 }
 
-async fn token(State(state): Shared, body: Bytes) -> Response {
+pub(crate) async fn token(State(state): Shared, body: Bytes) -> Response {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let fleet = &state.fleet;
     let mut refresh = fleet
@@ -126,7 +126,13 @@ async fn api(
             energy_site(&state, method.as_str(), site, rest, &query)
         }
         ("GET", ["api", "1", "users", "me"]) => ok(canned("user")),
-        ("GET", ["api", "1", "users", "region"]) => ok(canned("region")),
+        ("GET", ["api", "1", "users", "region"]) => {
+            let mut region = canned("region");
+            if let Some(home) = state.fleet.home_base_url.get() {
+                region["fleet_api_base_url"] = Value::from(home.as_str());
+            }
+            ok(region)
+        }
         ("GET", ["api", "1", "users", "feature_config"]) => {
             ok(json!({"signaling": {"enabled": true}}))
         }

@@ -8,6 +8,7 @@
 
 pub mod dimo;
 pub mod fleet;
+pub mod sign_in;
 pub mod smartcar;
 pub mod teslamate;
 pub mod tessie;
@@ -47,6 +48,10 @@ pub enum Vendor {
     DimoDevices,
     DimoAttestation,
     DimoDeviceDefinitions,
+    /// Tesla's authorization server: the sign-in page and the authorization-code grant.
+    TeslaAuth,
+    /// DIMO's login page (login.dimo.org), which sends the browser back with a user token.
+    DimoLogin,
 }
 
 impl Vendor {
@@ -63,6 +68,8 @@ impl Vendor {
         Vendor::DimoDevices,
         Vendor::DimoAttestation,
         Vendor::DimoDeviceDefinitions,
+        Vendor::TeslaAuth,
+        Vendor::DimoLogin,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,12 +86,15 @@ impl Vendor {
             Vendor::DimoDevices => "dimo-devices",
             Vendor::DimoAttestation => "dimo-attestation",
             Vendor::DimoDeviceDefinitions => "dimo-device-definitions",
+            Vendor::TeslaAuth => "tesla-auth",
+            Vendor::DimoLogin => "dimo-login",
         }
     }
 
     /// The credential a plugin holds for the simulated vendor: an access token, or for
-    /// Smartcar the client secret the host exchanges for access tokens. DIMO has none: its
-    /// tokens come from signing a challenge.
+    /// Smartcar the client secret the host exchanges for access tokens; for the sign-in pages
+    /// the client id they accept. DIMO's APIs have none: their tokens come from signing a
+    /// challenge.
     pub fn token(self) -> &'static str {
         match self {
             Vendor::Tessie => "sim-tessie-token",
@@ -98,6 +108,8 @@ impl Vendor {
             | Vendor::DimoDevices
             | Vendor::DimoAttestation
             | Vendor::DimoDeviceDefinitions => "",
+            Vendor::TeslaAuth => sign_in::TESLA_CLIENT_ID,
+            Vendor::DimoLogin => sign_in::DIMO_CLIENT_ID,
         }
     }
 }
@@ -166,6 +178,7 @@ pub struct SimState {
     pub fleet: FleetAccount,
     pub smartcar: smartcar::Account,
     pub dimo: dimo::Account,
+    pub sign_in: sign_in::Accounts,
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
@@ -177,6 +190,8 @@ pub struct FleetAccount {
     pub refresh_token: Mutex<String>,
     pub refreshes: std::sync::atomic::AtomicU32,
     access_tokens: Mutex<Vec<String>>,
+    /// The account's region (`/api/1/users/region`): the simulated Fleet API's own address.
+    pub home_base_url: std::sync::OnceLock<String>,
     signed_only: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -186,6 +201,7 @@ impl FleetAccount {
             refresh_token: Mutex::new(fleet::FIRST_REFRESH_TOKEN.to_string()),
             refreshes: std::sync::atomic::AtomicU32::new(0),
             access_tokens: Mutex::new(vec![fleet::STATIC_TOKEN.to_string()]),
+            home_base_url: std::sync::OnceLock::new(),
             signed_only: Mutex::new(std::collections::HashSet::new()),
         }
     }
@@ -221,6 +237,7 @@ impl Simulator {
             fleet: FleetAccount::new(),
             smartcar: smartcar::Account::new(),
             dimo: dimo::Account::new(),
+            sign_in: sign_in::Accounts::new(),
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
@@ -245,6 +262,8 @@ impl Simulator {
                 Vendor::DimoDevices => dimo::devices_router(),
                 Vendor::DimoAttestation => dimo::attestation_router(),
                 Vendor::DimoDeviceDefinitions => dimo::device_definitions_router(),
+                Vendor::TeslaAuth => sign_in::tesla_router(),
+                Vendor::DimoLogin => sign_in::dimo_router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),
@@ -257,7 +276,10 @@ impl Simulator {
                 }
             });
         }
-        Ok(Simulator { state, addresses })
+        let simulator = Simulator { state, addresses };
+        let home = simulator.url(Vendor::Fleet);
+        let _ = simulator.state.fleet.home_base_url.set(home);
+        Ok(simulator)
     }
 
     /// Base URL of a vendor's simulated API, e.g. `http://127.0.0.1:41234`.
@@ -313,7 +335,7 @@ impl Simulator {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -9,6 +9,7 @@ pub mod log;
 pub mod oauth;
 pub mod progress;
 pub mod secrets;
+pub mod sign_in;
 pub mod state;
 
 use std::future::Future;
@@ -44,6 +45,8 @@ pub struct Grants {
     /// plugins.toml `ethereum_keys`.
     pub ethereum_keys: ethereum_signer::SigningKeys,
     pub state: state::PluginState,
+    /// `[plugins.<id>.sign_in]`: browser sign-in of the user.
+    pub sign_in: Option<sign_in::SignIn>,
     /// plugins.toml `elicitation = true`.
     pub elicitation: bool,
     /// plugins.toml `sampling = true`.

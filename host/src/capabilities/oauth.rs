@@ -87,6 +87,16 @@ impl OAuthGrant {
         })
     }
 
+    /// The application's id at the vendor, which the sign-in link names.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The file secret that holds the refresh token, if this grant has one.
+    pub fn refresh_token_secret(&self) -> Option<&str> {
+        self.refresh_token_secret.as_deref()
+    }
+
     /// A valid access token: the cached one, or a fresh one.
     pub async fn token(&self, secrets: &SecretGrants) -> Result<AccessToken, Error> {
         let mut current = self.current.lock().await;
@@ -114,12 +124,47 @@ impl OAuthGrant {
         self.refresh(&mut current, secrets).await
     }
 
+    /// Exchanges the authorization code of a browser sign-in (`sign-in` capability) for
+    /// tokens: the refresh token is stored before the access token is kept, as at a refresh.
+    pub async fn authorization_code(
+        &self,
+        secrets: &SecretGrants,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<AccessToken, Error> {
+        let mut current = self.current.lock().await;
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "authorization_code".into()),
+            ("client_id", self.client_id.clone()),
+            ("code", code.to_string()),
+            ("redirect_uri", redirect_uri.to_string()),
+        ];
+        if let Some(verifier) = code_verifier {
+            form.push(("code_verifier", verifier.to_string()));
+        }
+        self.add_client_secret(&mut form, secrets)?;
+        if let Some(audience) = &self.audience {
+            form.push(("audience", audience.clone()));
+        }
+        let answer = self
+            .request_tokens(&form, "start the sign-in again".to_string())
+            .await?;
+        if self.refresh_token_secret.is_some() && answer.refresh_token.is_none() {
+            return Err(Error::Auth(format!(
+                "the token endpoint of [plugins.{}.oauth.{}] answered the sign-in without a \
+                 refresh token: ask for the `offline_access` scope in [plugins.{}.sign_in] scopes",
+                self.plugin_id, self.name, self.plugin_id
+            )));
+        }
+        self.keep(&mut current, secrets, answer)
+    }
+
     async fn refresh(
         &self,
         current: &mut Option<AccessToken>,
         secrets: &SecretGrants,
     ) -> Result<AccessToken, Error> {
-        let table = format!("[plugins.{}.oauth.{}]", self.plugin_id, self.name);
         let mut form: Vec<(&str, String)> = vec![("client_id", self.client_id.clone())];
         match &self.refresh_token_secret {
             Some(secret) => {
@@ -129,20 +174,48 @@ impl OAuthGrant {
             }
             None => form.push(("grant_type", "client_credentials".into())),
         }
-        if let Some(secret) = &self.client_secret {
-            let client_secret = secrets.resolve(secret).map_err(Error::Auth)?;
-            form.push(("client_secret", client_secret.expose().to_string()));
-        }
+        self.add_client_secret(&mut form, secrets)?;
         if let Some(scope) = &self.scope {
             form.push(("scope", scope.clone()));
         }
         if let Some(audience) = &self.audience {
             form.push(("audience", audience.clone()));
         }
+        let remedy = match &self.refresh_token_secret {
+            Some(secret) => format!(
+                "sign in to the vendor again (`carport login {}`) or store a new refresh token \
+                 in secret `{secret}` of plugin `{}`",
+                self.plugin_id, self.plugin_id
+            ),
+            None => "check client_id and client_secret".to_string(),
+        };
+        let answer = self.request_tokens(&form, remedy).await?;
+        self.keep(current, secrets, answer)
+    }
+
+    fn add_client_secret(
+        &self,
+        form: &mut Vec<(&'static str, String)>,
+        secrets: &SecretGrants,
+    ) -> Result<(), Error> {
+        if let Some(secret) = &self.client_secret {
+            let client_secret = secrets.resolve(secret).map_err(Error::Auth)?;
+            form.push(("client_secret", client_secret.expose().to_string()));
+        }
+        Ok(())
+    }
+
+    /// Posts a token request; a refusal says what the vendor said and `remedy`.
+    async fn request_tokens(
+        &self,
+        form: &[(&str, String)],
+        remedy: String,
+    ) -> Result<TokenAnswer, Error> {
+        let table = format!("[plugins.{}.oauth.{}]", self.plugin_id, self.name);
         let response = self
             .client
             .post(self.token_url.clone())
-            .form(&form)
+            .form(form)
             .send()
             .await
             .map_err(|error| {
@@ -167,24 +240,24 @@ impl OAuthGrant {
                 })
                 .filter(|reason| !reason.is_empty())
                 .unwrap_or_else(|| format!("HTTP {status}"));
-            let remedy = match &self.refresh_token_secret {
-                Some(secret) => format!(
-                    "sign in to the vendor again and store the new refresh token in secret \
-                     `{secret}` of plugin `{}`",
-                    self.plugin_id
-                ),
-                None => "check client_id and client_secret".to_string(),
-            };
-            tracing::warn!(plugin = %self.plugin_id, "token refresh for {table} refused: {reason}");
+            tracing::warn!(plugin = %self.plugin_id, "token request for {table} refused: {reason}");
             return Err(Error::Auth(format!(
                 "the token endpoint refused {table} ({reason}); {remedy}"
             )));
         }
-        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|error| {
+        serde_json::from_slice(&body).map_err(|error| {
             Error::Transport(format!("token endpoint answered unexpected JSON: {error}"))
-        })?;
+        })
+    }
+
+    /// Stores a new refresh token, then keeps the access token: see the module comment.
+    fn keep(
+        &self,
+        current: &mut Option<AccessToken>,
+        secrets: &SecretGrants,
+        answer: TokenAnswer,
+    ) -> Result<AccessToken, Error> {
         if let (Some(secret), Some(rotated)) = (&self.refresh_token_secret, &answer.refresh_token) {
-            // Persisted before the access token is handed out: see the module comment.
             secrets.store(secret, rotated).map_err(Error::Auth)?;
         }
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
@@ -193,7 +266,12 @@ impl OAuthGrant {
             expires_at: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN),
             generation: current.as_ref().map_or(1, |token| token.generation + 1),
         };
-        tracing::info!(plugin = %self.plugin_id, "obtained an access token for {table}");
+        tracing::info!(
+            plugin = %self.plugin_id,
+            "obtained an access token for [plugins.{}.oauth.{}]",
+            self.plugin_id,
+            self.name
+        );
         *current = Some(token.clone());
         Ok(token)
     }

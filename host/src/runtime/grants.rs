@@ -11,6 +11,7 @@ use crate::capabilities::http::{CredentialScope, Egress};
 use crate::capabilities::log::LogBudget;
 use crate::capabilities::oauth::OAuthGrant;
 use crate::capabilities::secrets::{SecretGrant, SecretGrants, SecretSource};
+use crate::capabilities::sign_in::SignIn;
 use crate::capabilities::state::{PluginState, StateQuota};
 use crate::config::{Config, PluginConfig};
 
@@ -66,8 +67,13 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
     };
     let state = PluginState::open(id, &state_dir, quota)
         .with_context(|| format!("cannot open its state directory {}", state_dir.display()))?;
+    let sign_in = plugin
+        .sign_in
+        .as_ref()
+        .map(|sign_in| SignIn::new(id, sign_in, &config.data_dir()));
     Ok(Grants {
         plugin_id: id.to_string(),
+        sign_in,
         http,
         secrets: SecretGrants::new(id, secrets),
         oauth,

@@ -19,7 +19,7 @@ use carport_guest::vehicle::{
 use carport_guest::{
     Annotations, CallContext, Completion, CompletionRequest, Content, Output, PluginInfo, Prompt,
     PromptArgument, PromptMessage, PromptResult, Provider, ResourceContents, ResourceInfo, Role,
-    Settings, Tool, ToolError, UpstreamError, args, progress,
+    Settings, Tool, ToolError, UpstreamError, args, progress, sign_in,
 };
 use serde_json::{Map, Value, json};
 
@@ -94,7 +94,8 @@ pub struct Dimo {
     key: String,
     contract: String,
     fleet_mode: bool,
-    owner: Option<String>,
+    /// `owner_address` from the settings, used when no user signed in through `init_oauth`.
+    configured_owner: Option<String>,
     max_query_bytes: usize,
     urls: Urls,
 }
@@ -115,7 +116,7 @@ impl Dimo {
                 .get_or("vehicle_contract", VEHICLE_CONTRACT)
                 .to_string(),
             fleet_mode: settings.get("fleet_mode") == Some("true"),
-            owner: settings.get("owner_address").map(str::to_string),
+            configured_owner: settings.get("owner_address").map(str::to_string),
             max_query_bytes: settings
                 .get("max_query_bytes")
                 .and_then(|bytes| bytes.parse().ok())
@@ -134,6 +135,50 @@ impl Dimo {
                 login: url("login_url", "https://login.dimo.org"),
             },
         }
+    }
+
+    /// The user's wallet: from the sign-in (`init_oauth`), else `owner_address`.
+    fn wallet(&self) -> Option<String> {
+        sign_in::status()
+            .ok()
+            .filter(|account| account.signed_in)
+            .and_then(|account| account.claim("walletAddress").map(str::to_string))
+            .or_else(|| self.configured_owner.clone())
+    }
+
+    /// Starts DIMO's login in the user's browser; carport receives the redirect. With
+    /// `redirected_url`, completes it from the address a browser that could not reach carport
+    /// ended on.
+    fn init_oauth(&self, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
+        if let Some(url) = arguments.get("redirected_url").and_then(Value::as_str) {
+            let account = sign_in::finish(url).map_err(ToolError::Auth)?;
+            let wallet = account
+                .claim("walletAddress")
+                .unwrap_or("unknown")
+                .to_string();
+            return Ok(Output::json_with_text(
+                &json!({"status": "signed_in", "wallet": wallet}),
+                format!(
+                    "Signed in to DIMO as wallet {wallet}. Call check_vehicle_access_status next."
+                ),
+            ));
+        }
+        let link = sign_in::start(&[]).map_err(ToolError::Denied)?;
+        let port_note = if arguments.contains_key("port") {
+            " (`port` is not used: carport listens on the redirect address set in plugins.toml, \
+             [plugins.dimo.sign_in] redirect_uri)"
+        } else {
+            ""
+        };
+        Ok(Output::json_with_text(
+            &json!({"status": "waiting", "url": link}),
+            format!(
+                "Ask the user to open this link and log in to DIMO: {link}\ncarport receives the \
+                 answer itself{port_note}; then call check_vehicle_access_status. If the browser \
+                 runs on another machine and cannot come back to this one, have the user paste \
+                 the address the browser ends on, and call init_oauth with it as redirected_url."
+            ),
+        ))
     }
 
     fn configured(&self) -> Result<(), ToolError> {
@@ -205,11 +250,11 @@ impl Dimo {
         if self.fleet_mode {
             return Ok(());
         }
-        let Some(owner) = &self.owner else {
+        let Some(owner) = self.wallet() else {
             return Err(ToolError::Auth(
-                "no DIMO user is known: set owner_address (the user's wallet) under \
-                 [plugins.dimo.settings], or fleet_mode = \"true\" to act on every vehicle \
-                 shared with the license"
+                "no DIMO user is signed in: call init_oauth and have the user log in, or set \
+                 owner_address (the user's wallet) under [plugins.dimo.settings], or \
+                 fleet_mode = \"true\" to act on every vehicle shared with the license"
                     .into(),
             ));
         };
@@ -218,7 +263,7 @@ impl Dimo {
             json!({"tokenId": token_id}),
         )?;
         let actual = data["vehicle"]["owner"].as_str().unwrap_or_default();
-        if !actual.eq_ignore_ascii_case(owner) {
+        if !actual.eq_ignore_ascii_case(&owner) {
             return Err(ToolError::Denied(format!(
                 "vehicle {token_id} is not owned by the signed-in user {owner}; in fleet mode \
                  (fleet_mode = \"true\") every vehicle shared with the license may be used"
@@ -231,7 +276,8 @@ impl Dimo {
         self.configured()?;
         let node = "tokenId name tokenDID owner mintedAt manufacturer { name tokenId } \
                     definition { make model year } imageURI syntheticDevice { tokenId name connection { name } }";
-        let (query, variables, scope) = match (&self.owner, self.fleet_mode) {
+        let wallet = self.wallet();
+        let (query, variables, scope) = match (&wallet, self.fleet_mode) {
             (Some(owner), false) => (
                 format!(
                     "query Vehicles($clientId: Address!, $owner: Address!) {{ vehicles(filterBy: {{privileged: $clientId, owner: $owner}}, first: {PAGE}) {{ totalCount nodes {{ {node} }} }} }}"
@@ -239,12 +285,18 @@ impl Dimo {
                 json!({"clientId": self.client_id, "owner": owner}),
                 "user",
             ),
-            _ => (
+            (_, true) => (
                 format!(
                     "query Vehicles($clientId: Address!) {{ vehicles(filterBy: {{privileged: $clientId}}, first: {PAGE}) {{ totalCount nodes {{ {node} }} }} }}"
                 ),
                 json!({"clientId": self.client_id}),
                 "fleet",
+            ),
+            // Nobody signed in and not a fleet: how many vehicles share, but not whose.
+            (None, false) => (
+                "query Vehicles($clientId: Address!) { vehicles(filterBy: {privileged: $clientId}, first: 10) { totalCount } }".to_string(),
+                json!({"clientId": self.client_id}),
+                "signed_out",
             ),
         };
         let data = self.identity(&query, variables)?;
@@ -252,15 +304,19 @@ impl Dimo {
         let result = json!({
             "client_id": self.client_id,
             "fleet_mode": self.fleet_mode,
-            "user_wallet": self.owner,
+            "user_wallet": wallet,
             "scope": scope,
             "total_count": vehicles["totalCount"],
-            "vehicles": vehicles["nodes"],
+            "vehicles": vehicles["nodes"].as_array().cloned().unwrap_or_default(),
         });
         let count = vehicles["totalCount"].as_u64().unwrap_or(0);
         let text = match scope {
             "user" => format!("{count} of the user's vehicles are shared with this license"),
-            _ => format!("{count} vehicles are shared with this license (fleet mode)"),
+            "fleet" => format!("{count} vehicles are shared with this license (fleet mode)"),
+            _ => format!(
+                "{count} vehicles are shared with this license; nobody is signed in, so call \
+                 init_oauth for the user to log in before using their vehicles"
+            ),
         };
         Ok(Output::json_with_text(&result, text))
     }
@@ -545,7 +601,7 @@ impl Dimo {
     /// Vehicles for resources and completion: the user's, or in fleet mode all shared ones.
     fn vehicle_list(&self) -> Result<Vec<(String, String)>, ToolError> {
         self.configured()?;
-        let (query, variables) = match (&self.owner, self.fleet_mode) {
+        let (query, variables) = match (self.wallet(), self.fleet_mode) {
             (Some(owner), false) => (
                 format!(
                     "query V($clientId: Address!, $owner: Address!) {{ vehicles(filterBy: {{privileged: $clientId, owner: $owner}}, first: {PAGE}) {{ nodes {{ tokenId name definition {{ make model year }} }} }} }}"
@@ -831,6 +887,7 @@ impl Provider for DimoProvider {
         let arguments: Map<String, Value> = args::parse(&arguments)?;
         match name.as_str() {
             "check_vehicle_access_status" => dimo.check_access_status(),
+            "init_oauth" => dimo.init_oauth(&arguments),
             "generate_vehicle_data_sharing_url" => dimo.sharing_url(&arguments),
             "identity_query" => dimo.identity_query(&arguments),
             "identity_introspect" => dimo.introspect("Identity", &dimo.urls.identity),
@@ -958,7 +1015,22 @@ fn tools() -> Vec<Tool> {
             object(json!({}), &[]),
             Annotations::READ,
         )
-        .with_output_schema(json!({"type": "object", "properties": {"client_id": {"type": "string"}, "fleet_mode": {"type": "boolean"}, "user_wallet": {"type": ["string", "null"]}, "scope": {"enum": ["user", "fleet"]}, "total_count": {"type": "integer"}, "vehicles": {"type": "array"}}, "required": ["scope", "total_count", "vehicles"]})),
+        .with_output_schema(json!({"type": "object", "properties": {"client_id": {"type": "string"}, "fleet_mode": {"type": "boolean"}, "user_wallet": {"type": ["string", "null"]}, "scope": {"enum": ["user", "fleet", "signed_out"]}, "total_count": {"type": "integer"}, "vehicles": {"type": "array"}}, "required": ["scope", "total_count", "vehicles"]})),
+        Tool::new(
+            "init_oauth",
+            "Sign In to DIMO",
+            "Signs the vehicle owner in: returns DIMO's login link for the user to open; carport \
+             receives the answer and keeps the user's token itself. Then vehicle tools act on \
+             the user's vehicles. Pass redirected_url (the address the browser ended on) when the \
+             browser could not come back to this machine.",
+            object(json!({"port": {"type": "integer", "minimum": 1, "maximum": 65535,
+                    "description": "Accepted for compatibility; the redirect address is set in plugins.toml."},
+                "redirected_url": {"type": "string", "maxLength": 8192, "format": "uri",
+                    "description": "The address the browser ended on after logging in."}}), &[]),
+            Annotations { read_only: false, destructive: false, idempotent: false, open_world: true },
+        )
+        .with_output_schema(json!({"type": "object", "properties": {"status": {"enum": ["waiting", "signed_in"]},
+            "url": {"type": "string"}, "wallet": {"type": "string"}}, "required": ["status"]})),
         Tool::new(
             "generate_vehicle_data_sharing_url",
             "Vehicle Sharing Link",

@@ -2,7 +2,8 @@
 //!
 //! A provider implements [`bindings::exports::carport::provider::provider::Guest`] and exports it
 //! with [`export_plugin!`]. Everything a provider may do outside its sandbox goes through the
-//! host imports wrapped here: [`http`], [`progress`], [`log`], [`clock`], [`state`].
+//! host imports wrapped here: [`http`], [`progress`], [`log`], [`clock`], [`state`],
+//! [`sign_in`].
 
 pub mod bindings {
     wit_bindgen::generate!({
@@ -208,6 +209,24 @@ pub mod ethereum {
 
 pub mod state {
     pub use crate::bindings::carport::provider::state::{delete, get, set};
+}
+
+/// Browser sign-in of the user to the vendor (needs `[plugins.<id>.sign_in]` in plugins.toml):
+/// `start` returns the link for the user, `finish` takes the address the browser ended on when
+/// it could not reach carport, `status` says whether the user is signed in. What the sign-in
+/// stores stays with the host.
+pub mod sign_in {
+    pub use crate::bindings::carport::provider::sign_in::{Account, finish, start, status};
+
+    impl Account {
+        /// A claim the vendor sent back and plugins.toml lets the plugin read.
+        pub fn claim(&self, name: &str) -> Option<&str> {
+            self.claims
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        }
+    }
 }
 
 pub mod progress {

@@ -15,6 +15,7 @@
 
 pub mod catalogue;
 mod compact;
+mod sign_in;
 
 use carport_guest::http::{Request, Response};
 use carport_guest::resources::VehicleStates;
@@ -81,6 +82,11 @@ impl Provider for Tesla {
                 compact::tools(),
             ),
         };
+        let mut tools = tools;
+        // Sign-in fits only Tesla's own OAuth (the host keeps the tokens).
+        if Settings::from_context(context).get("auth") == Some("oauth") {
+            tools.push(sign_in::tool());
+        }
         PluginInfo::new("tesla", &summary, tools)
             .with_version(env!("CARGO_PKG_VERSION"))
             .with_resources(STATES.scheme, vec![STATES.template()])
@@ -113,8 +119,16 @@ impl Provider for Tesla {
         arguments: String,
         context: CallContext,
     ) -> Result<Output, ToolError> {
-        let api = Api::new(Settings::from_context(&context));
+        let mut api = Api::new(Settings::from_context(&context));
         let arguments: Map<String, Value> = carport_guest::args::parse(&arguments)?;
+        if name == sign_in::TOOL {
+            return sign_in::run(&mut api, &arguments);
+        }
+        if let Err(error) = sign_in::settle_region(&mut api) {
+            carport_guest::log::warning(&format!(
+                "kept the configured region: asking Tesla for the signed-in account's failed: {error:?}"
+            ));
+        }
         match context.tool_mode {
             ToolMode::Full => api.run(&name, &arguments),
             ToolMode::Compact => match compact::resolve(&name, arguments)? {
