@@ -106,6 +106,15 @@ pub struct PluginConfig {
     /// OAuth2 grants whose access tokens the host obtains and attaches for the plugin.
     #[serde(default)]
     pub oauth: BTreeMap<String, OAuthConfig>,
+    /// A private key the host holds for the plugin's key agreements (vehicle command signing).
+    pub key_agreement: Option<KeyAgreementConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAgreementConfig {
+    /// Name of a secret of this plugin holding the P-256 private key in PEM.
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,7 +259,11 @@ impl Config {
                          or `file = \"/path\"`"
                     );
                 }
-                if plugin.credential_origins(&secret.origins).is_none() {
+                let is_private_key = plugin
+                    .key_agreement
+                    .as_ref()
+                    .is_some_and(|agreement| &agreement.key == name);
+                if !is_private_key && plugin.credential_origins(&secret.origins).is_none() {
                     return Err(several_origins(format!("[plugins.{id}.secrets.{name}]")));
                 }
             }
@@ -279,6 +292,34 @@ impl Config {
                     bail!(
                         "{table} needs `refresh_token` (refresh-token grant) or `client_secret` \
                          (client-credentials grant)"
+                    );
+                }
+            }
+            if let Some(agreement) = &plugin.key_agreement {
+                let table = format!("[plugins.{id}.key_agreement]");
+                let secret = &agreement.key;
+                let Some(granted) = plugin.secrets.get(secret) else {
+                    bail!(
+                        "{table} names secret `{secret}`, which is not granted: add \
+                         [plugins.{id}.secrets.{secret}] with file = \"/path/to/key.pem\""
+                    );
+                };
+                if granted.readable {
+                    bail!(
+                        "{table}: the private key in secret `{secret}` is used by the host only \
+                         and never handed to the plugin; remove readable = true from \
+                         [plugins.{id}.secrets.{secret}]"
+                    );
+                }
+                if granted
+                    .origins
+                    .as_ref()
+                    .is_some_and(|origins| !origins.is_empty())
+                {
+                    bail!(
+                        "{table}: the private key in secret `{secret}` is never attached to a \
+                         request; set origins = [] (or leave it out) in \
+                         [plugins.{id}.secrets.{secret}]"
                     );
                 }
             }

@@ -12,5 +12,6 @@ mod server;
 mod smartcar;
 mod structured;
 mod tesla;
+mod tesla_signed;
 mod teslamate;
 mod tessie;

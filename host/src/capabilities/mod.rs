@@ -4,6 +4,7 @@
 pub mod client;
 pub mod clock;
 pub mod http;
+pub mod key_agreement;
 pub mod log;
 pub mod oauth;
 pub mod progress;
@@ -40,6 +41,8 @@ pub struct Grants {
     pub http: http::Egress,
     pub secrets: secrets::SecretGrants,
     pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
+    /// plugins.toml `[plugins.<id>.key_agreement]`; None denies the `key-agreement` import.
+    pub key_agreement: Option<key_agreement::KeyAgreementGrant>,
     pub state: state::PluginState,
     /// plugins.toml `elicitation = true`.
     pub elicitation: bool,

@@ -37,19 +37,34 @@ fn k() -> SessionKey {
 
 #[test]
 fn public_keys_encode_uncompressed() {
-    assert_eq!(hex::encode(public_bytes(&secret(CLIENT_SCALAR))), CLIENT_PUBLIC);
-    assert_eq!(hex::encode(public_bytes(&secret(VEHICLE_SCALAR))), VEHICLE_PUBLIC);
+    assert_eq!(
+        hex::encode(public_bytes(&secret(CLIENT_SCALAR))),
+        CLIENT_PUBLIC
+    );
+    assert_eq!(
+        hex::encode(public_bytes(&secret(VEHICLE_SCALAR))),
+        VEHICLE_PUBLIC
+    );
 }
 
 #[test]
 fn both_sides_derive_the_published_session_key() {
     let vehicle_public = hex::decode(VEHICLE_PUBLIC).unwrap();
     let client_public = hex::decode(CLIENT_PUBLIC).unwrap();
-    assert_eq!(session_key(&secret(CLIENT_SCALAR), &vehicle_public), Some(k()));
-    assert_eq!(session_key(&secret(VEHICLE_SCALAR), &client_public), Some(k()));
+    assert_eq!(
+        session_key(&secret(CLIENT_SCALAR), &vehicle_public),
+        Some(k())
+    );
+    assert_eq!(
+        session_key(&secret(VEHICLE_SCALAR), &client_public),
+        Some(k())
+    );
     let from_pem = tesla_protocol::keys::agreement::secret_from_pem(VEHICLE_PEM).unwrap();
     assert_eq!(session_key(&from_pem, &client_public), Some(k()));
-    assert_eq!(session_key(&secret(CLIENT_SCALAR), b"\x04not a point"), None);
+    assert_eq!(
+        session_key(&secret(CLIENT_SCALAR), b"\x04not a point"),
+        None
+    );
 }
 
 #[test]
@@ -76,7 +91,10 @@ fn session_info_key_and_tag_match_the_published_ones() {
 fn metadata_serialises_as_published() {
     let epoch = hex::decode(EPOCH).unwrap();
     let serialised = Metadata::new()
-        .add(metadata::TAG_SIGNATURE_TYPE, &[metadata::SIGNATURE_TYPE_AES_GCM_PERSONALIZED])
+        .add(
+            metadata::TAG_SIGNATURE_TYPE,
+            &[metadata::SIGNATURE_TYPE_AES_GCM_PERSONALIZED],
+        )
         .add(metadata::TAG_DOMAIN, &[Domain::Infotainment as u8])
         .add(metadata::TAG_PERSONALIZATION, VIN.as_bytes())
         .add(metadata::TAG_EPOCH, &epoch)
@@ -119,13 +137,23 @@ fn a_published_routable_message_decodes() {
     );
     assert_eq!(
         message.payload,
-        Some(Payload::ProtobufMessageAsBytes(vec![0x0a, 0x02, 0x08, 0x05]))
+        Some(Payload::ProtobufMessageAsBytes(vec![
+            0x0a, 0x02, 0x08, 0x05
+        ]))
     );
-    assert_eq!(hex::encode(message.uuid), "05514f57616bcc81a8ce0f9d7b483229");
+    assert_eq!(
+        hex::encode(message.uuid),
+        "05514f57616bcc81a8ce0f9d7b483229"
+    );
 }
 
 /// The client's session after a handshake with `car`.
-fn handshake(car: &mut VehicleDomain, client: &SecretKey, uuid: &[u8], now_ms: u64) -> SessionState {
+fn handshake(
+    car: &mut VehicleDomain,
+    client: &SecretKey,
+    uuid: &[u8],
+    now_ms: u64,
+) -> SessionState {
     let client_public = public_bytes(client);
     let request = session_info_request(car.domain, &client_public, b"route", uuid);
     let Verdict::Answer(reply) = car.receive(&request, &[client_public.clone()], now_ms) else {
@@ -144,7 +172,16 @@ fn send(
     let client_public = public_bytes(client);
     let key = session_key(client, &session.car_public_key).unwrap();
     let payload = action::vehicle_action(infotainment::HONK_HORN, Fields::new());
-    let message = session.sign(&key, &client_public, car.domain, VIN, payload, b"route", b"uuid-2", now_ms);
+    let message = session.sign(
+        &key,
+        &client_public,
+        car.domain,
+        VIN,
+        payload,
+        b"route",
+        b"uuid-2",
+        now_ms,
+    );
     let verdict = car.receive(&message, &[client_public], now_ms);
     (message, verdict)
 }
@@ -152,13 +189,20 @@ fn send(
 #[test]
 fn the_car_accepts_a_signed_command_once() {
     let client = secret(CLIENT_SCALAR);
-    let mut car = VehicleDomain::new(Domain::Infotainment, VIN, secret(VEHICLE_SCALAR), [7; 16], 1_000_000);
+    let mut car = VehicleDomain::new(
+        Domain::Infotainment,
+        VIN,
+        secret(VEHICLE_SCALAR),
+        [7; 16],
+        1_000_000,
+    );
     let mut session = handshake(&mut car, &client, b"challenge-1", 1_005_000);
     assert_eq!(session.clock_time, 5);
     let (message, verdict) = send(&mut car, &client, &mut session, 1_006_000);
     assert!(matches!(verdict, Verdict::Execute(_)));
     // The same message again is a replay.
-    let Verdict::Answer(replayed) = car.receive(&message, &[public_bytes(&client)], 1_006_000) else {
+    let Verdict::Answer(replayed) = car.receive(&message, &[public_bytes(&client)], 1_006_000)
+    else {
         panic!("a replay is refused");
     };
     assert_eq!(replayed.fault(), Some(Fault::INVALID_TOKEN_OR_COUNTER));
@@ -169,24 +213,54 @@ fn the_car_accepts_a_signed_command_once() {
 fn the_car_refuses_what_a_real_car_refuses() {
     let client = secret(CLIENT_SCALAR);
     let stranger = secret(VEHICLE_SCALAR);
-    let mut car = VehicleDomain::new(Domain::Infotainment, VIN, secret(VEHICLE_SCALAR), [7; 16], 0);
+    let mut car = VehicleDomain::new(
+        Domain::Infotainment,
+        VIN,
+        secret(VEHICLE_SCALAR),
+        [7; 16],
+        0,
+    );
     let mut session = handshake(&mut car, &client, b"c", 0);
 
     // Expired: the car's clock is past expires_at.
     let key = session_key(&client, &session.car_public_key).unwrap();
-    let late = session.sign(&key, &public_bytes(&client), Domain::Infotainment, VIN, vec![], b"r", b"u", 0);
-    let Verdict::Answer(answer) = car.receive(&late, &[public_bytes(&client)], 60_000) else { panic!() };
+    let late = session.sign(
+        &key,
+        &public_bytes(&client),
+        Domain::Infotainment,
+        VIN,
+        vec![],
+        b"r",
+        b"u",
+        0,
+    );
+    let Verdict::Answer(answer) = car.receive(&late, &[public_bytes(&client)], 60_000) else {
+        panic!()
+    };
     assert_eq!(answer.fault(), Some(Fault::TIME_EXPIRED));
 
     // A tag made with another key.
     let wrong = SessionKey([9; 16]);
-    let forged = session.sign(&wrong, &public_bytes(&client), Domain::Infotainment, VIN, vec![], b"r", b"u", 0);
-    let Verdict::Answer(answer) = car.receive(&forged, &[public_bytes(&client)], 0) else { panic!() };
+    let forged = session.sign(
+        &wrong,
+        &public_bytes(&client),
+        Domain::Infotainment,
+        VIN,
+        vec![],
+        b"r",
+        b"u",
+        0,
+    );
+    let Verdict::Answer(answer) = car.receive(&forged, &[public_bytes(&client)], 0) else {
+        panic!()
+    };
     assert_eq!(answer.fault(), Some(Fault::INVALID_SIGNATURE));
 
     // A key the car does not know: handshake says so, commands get UNKNOWN_KEY_ID.
     let request = session_info_request(Domain::Infotainment, &public_bytes(&stranger), b"r", b"u");
-    let Verdict::Answer(answer) = car.receive(&request, &[public_bytes(&client)], 0) else { panic!() };
+    let Verdict::Answer(answer) = car.receive(&request, &[public_bytes(&client)], 0) else {
+        panic!()
+    };
     assert_eq!(
         tesla_protocol::session::announced_public_key(&answer),
         Err(tesla_protocol::session::Refusal::KeyNotPaired)
@@ -194,28 +268,67 @@ fn the_car_refuses_what_a_real_car_refuses() {
     let (_, verdict) = send(&mut car, &client, &mut session, 0);
     assert!(matches!(verdict, Verdict::Execute(_)));
     let key = session_key(&client, &session.car_public_key).unwrap();
-    let unpaired = session.sign(&key, &public_bytes(&client), Domain::Infotainment, VIN, vec![], b"r", b"u", 0);
-    let Verdict::Answer(answer) = car.receive(&unpaired, &[], 0) else { panic!() };
+    let unpaired = session.sign(
+        &key,
+        &public_bytes(&client),
+        Domain::Infotainment,
+        VIN,
+        vec![],
+        b"r",
+        b"u",
+        0,
+    );
+    let Verdict::Answer(answer) = car.receive(&unpaired, &[], 0) else {
+        panic!()
+    };
     assert_eq!(answer.fault(), Some(Fault::UNKNOWN_KEY_ID));
 
     // Another domain.
-    let mut vcsec = VehicleDomain::new(Domain::VehicleSecurity, VIN, secret(VEHICLE_SCALAR), [8; 16], 0);
-    let elsewhere = session.sign(&key, &public_bytes(&client), Domain::Infotainment, VIN, vec![], b"r", b"u", 0);
-    let Verdict::Answer(answer) = vcsec.receive(&elsewhere, &[public_bytes(&client)], 0) else { panic!() };
+    let mut vcsec = VehicleDomain::new(
+        Domain::VehicleSecurity,
+        VIN,
+        secret(VEHICLE_SCALAR),
+        [8; 16],
+        0,
+    );
+    let elsewhere = session.sign(
+        &key,
+        &public_bytes(&client),
+        Domain::Infotainment,
+        VIN,
+        vec![],
+        b"r",
+        b"u",
+        0,
+    );
+    let Verdict::Answer(answer) = vcsec.receive(&elsewhere, &[public_bytes(&client)], 0) else {
+        panic!()
+    };
     assert_eq!(answer.fault(), Some(Fault::INVALID_DOMAINS));
 }
 
 #[test]
 fn a_restart_is_recovered_from_the_fault_s_session_info() {
     let client = secret(CLIENT_SCALAR);
-    let mut car = VehicleDomain::new(Domain::VehicleSecurity, VIN, secret(VEHICLE_SCALAR), [1; 16], 0);
+    let mut car = VehicleDomain::new(
+        Domain::VehicleSecurity,
+        VIN,
+        secret(VEHICLE_SCALAR),
+        [1; 16],
+        0,
+    );
     let mut session = handshake(&mut car, &client, b"c", 0);
     for _ in 0..3 {
-        assert!(matches!(send(&mut car, &client, &mut session, 1000).1, Verdict::Execute(_)));
+        assert!(matches!(
+            send(&mut car, &client, &mut session, 1000).1,
+            Verdict::Execute(_)
+        ));
     }
     car.restart([2; 16], 2000);
     let (message, verdict) = send(&mut car, &client, &mut session, 3000);
-    let Verdict::Answer(answer) = verdict else { panic!() };
+    let Verdict::Answer(answer) = verdict else {
+        panic!()
+    };
     assert_eq!(answer.fault(), Some(Fault::INCORRECT_EPOCH));
     let key = session_key(&client, &session.car_public_key).unwrap();
     let resynced =
@@ -223,7 +336,10 @@ fn a_restart_is_recovered_from_the_fault_s_session_info() {
     assert_eq!(resynced.epoch, vec![2; 16]);
     assert_eq!(resynced.counter, 0, "a new epoch starts the counter again");
     session = resynced;
-    assert!(matches!(send(&mut car, &client, &mut session, 3000).1, Verdict::Execute(_)));
+    assert!(matches!(
+        send(&mut car, &client, &mut session, 3000).1,
+        Verdict::Execute(_)
+    ));
 }
 
 #[test]
@@ -239,11 +355,23 @@ fn fields_read_back() {
         .into_bytes();
     let fields = action::read_fields(&bytes).unwrap();
     assert_eq!(action::field(&fields, 1).and_then(|v| v.as_u64()), Some(1));
-    assert_eq!(action::field(&fields, 2).and_then(|v| v.as_u64()), Some(u64::MAX));
+    assert_eq!(
+        action::field(&fields, 2).and_then(|v| v.as_u64()),
+        Some(u64::MAX)
+    );
     assert_eq!(action::field(&fields, 3).and_then(|v| v.as_u64()), Some(1));
-    assert_eq!(action::field(&fields, 4).and_then(|v| v.as_f32()), Some(21.5));
-    assert_eq!(action::field(&fields, 5).and_then(|v| v.as_f64()), Some(65.0));
-    assert_eq!(action::field(&fields, 6).and_then(|v| v.as_bytes()), Some(&b"pin"[..]));
+    assert_eq!(
+        action::field(&fields, 4).and_then(|v| v.as_f32()),
+        Some(21.5)
+    );
+    assert_eq!(
+        action::field(&fields, 5).and_then(|v| v.as_f64()),
+        Some(65.0)
+    );
+    assert_eq!(
+        action::field(&fields, 6).and_then(|v| v.as_bytes()),
+        Some(&b"pin"[..])
+    );
     assert_eq!(action::field(&fields, 7).and_then(|v| v.as_u64()), Some(42));
     assert_eq!(action::read_fields(&[0x0a, 0x05, 0x01]), None);
 }
