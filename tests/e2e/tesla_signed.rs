@@ -379,3 +379,27 @@ async fn the_tariff_is_accepted_as_tesla_documents_it_and_bare() {
         assert_eq!(body, json!({"tou_settings": {"tariff_content_v2": tariff}}));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sleeping_car_is_woken_and_a_refusal_inside_a_200_is_an_error() {
+    let harness = start_signed(true).await;
+    harness.simulator.update_vehicle(RED_ARROW, |car| {
+        car.asleep = true;
+        car.charging_state = "Disconnected".into();
+    });
+    call_ok(&harness, "tesla_door_lock", json!({})).await;
+    assert!(harness.simulator.vehicle(RED_ARROW).unwrap().locked);
+    let wire = paths(&fleet_requests(&harness));
+    assert!(
+        wire.contains(&format!("POST /api/1/vehicles/{RED_ARROW}/wake_up")),
+        "{wire:?}"
+    );
+
+    let result = harness.call("tesla_charge_start", json!({})).await;
+    assert!(is_error(&result));
+    let text = text_of(&result);
+    assert!(
+        text.contains("the car refused charge_start: not_connected"),
+        "{text}"
+    );
+}

@@ -92,7 +92,7 @@ impl ProtocolCar {
             _ => &mut self.infotainment,
         };
         let answer = match domain.receive(&request, &self.paired, now_ms()) {
-            Verdict::Answer(answer) => answer,
+            Verdict::Answer(answer) => *answer,
             Verdict::Execute(payload) => {
                 let result = match domain.domain {
                     Domain::VehicleSecurity => vcsec_answer(&payload, vehicle),

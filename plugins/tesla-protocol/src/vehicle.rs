@@ -34,7 +34,11 @@ pub enum Verdict {
     /// Authentic and fresh: run this application payload, then answer with [`VehicleDomain::reply`].
     Execute(Vec<u8>),
     /// A handshake answer or a refusal, to send back as it is.
-    Answer(RoutableMessage),
+    Answer(Box<RoutableMessage>),
+}
+
+fn answer(message: RoutableMessage) -> Verdict {
+    Verdict::Answer(Box::new(message))
 }
 
 impl VehicleDomain {
@@ -141,7 +145,7 @@ impl VehicleDomain {
         fault: Fault,
         now_ms: u64,
     ) -> Verdict {
-        Verdict::Answer(self.with_session_info(
+        answer(self.with_session_info(
             self.fault(request, fault),
             request,
             client_public,
@@ -163,12 +167,12 @@ impl VehicleDomain {
             .and_then(Destination::as_domain)
             != Some(self.domain)
         {
-            return Verdict::Answer(self.fault(request, Fault::INVALID_DOMAINS));
+            return answer(self.fault(request, Fault::INVALID_DOMAINS));
         }
         match &request.payload {
             Some(Payload::SessionInfoRequest(handshake)) => {
                 let known = paired.contains(&handshake.public_key);
-                Verdict::Answer(self.with_session_info(
+                answer(self.with_session_info(
                     self.addressed_back(request),
                     request,
                     &handshake.public_key,
@@ -179,7 +183,7 @@ impl VehicleDomain {
             Some(Payload::ProtobufMessageAsBytes(payload)) => {
                 self.check_command(request, payload, paired, now_ms)
             }
-            _ => Verdict::Answer(self.fault(request, Fault::DECODING)),
+            _ => answer(self.fault(request, Fault::DECODING)),
         }
     }
 
@@ -191,22 +195,22 @@ impl VehicleDomain {
         now_ms: u64,
     ) -> Verdict {
         let Some(signature) = &request.signature_data else {
-            return Verdict::Answer(self.fault(request, Fault::INVALID_SIGNATURE));
+            return answer(self.fault(request, Fault::INVALID_SIGNATURE));
         };
         let Some(client) = signature.signer_public_key() else {
-            return Verdict::Answer(self.fault(request, Fault::UNKNOWN_KEY_ID));
+            return answer(self.fault(request, Fault::UNKNOWN_KEY_ID));
         };
         if !paired.iter().any(|key| key == client) {
-            return Verdict::Answer(self.fault(request, Fault::UNKNOWN_KEY_ID));
+            return answer(self.fault(request, Fault::UNKNOWN_KEY_ID));
         }
         let Some(SignatureType::HmacPersonalizedData(data)) = &signature.sig_type else {
-            return Verdict::Answer(self.fault(request, Fault::INVALID_SIGNATURE));
+            return answer(self.fault(request, Fault::INVALID_SIGNATURE));
         };
         if data.epoch != self.epoch {
             return self.resync(request, client, Fault::INCORRECT_EPOCH, now_ms);
         }
         let Some(key) = session_key(&self.secret, client) else {
-            return Verdict::Answer(self.fault(request, Fault::UNKNOWN_KEY_ID));
+            return answer(self.fault(request, Fault::UNKNOWN_KEY_ID));
         };
         let metadata = crate::metadata::command_metadata(
             self.domain,
@@ -224,7 +228,7 @@ impl VehicleDomain {
             return self.resync(request, client, Fault::TIME_EXPIRED, now_ms);
         }
         if data.expires_at - now > MAX_TTL_SECONDS {
-            return Verdict::Answer(self.fault(request, Fault::TIME_TO_LIVE_TOO_LONG));
+            return answer(self.fault(request, Fault::TIME_TO_LIVE_TOO_LONG));
         }
         if !self.accept_counter(data.counter) {
             return self.resync(request, client, Fault::INVALID_TOKEN_OR_COUNTER, now_ms);

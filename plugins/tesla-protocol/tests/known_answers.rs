@@ -156,7 +156,9 @@ fn handshake(
 ) -> SessionState {
     let client_public = public_bytes(client);
     let request = session_info_request(car.domain, &client_public, b"route", uuid);
-    let Verdict::Answer(reply) = car.receive(&request, &[client_public.clone()], now_ms) else {
+    let Verdict::Answer(reply) =
+        car.receive(&request, std::slice::from_ref(&client_public), now_ms)
+    else {
         panic!("a handshake is answered");
     };
     let key = session_key(client, &car.public_key()).unwrap();

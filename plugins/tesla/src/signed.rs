@@ -25,7 +25,8 @@ const SESSION_PREFIX: &str = "vcp.session.";
 
 /// The answer to one `signed_command` request.
 enum Exchange {
-    Reply(RoutableMessage),
+    Reply(Box<RoutableMessage>),
+    /// The car was asleep and has been woken: build the message again.
     Asleep,
 }
 
@@ -270,7 +271,7 @@ impl Signer<'_> {
             .decode(encoded)
             .map_err(|_| protocol_error("a `response` that is not base64"))?;
         RoutableMessage::decode(bytes.as_slice())
-            .map(Exchange::Reply)
+            .map(|reply| Exchange::Reply(Box::new(reply)))
             .map_err(|_| protocol_error("a `response` that is not a routable message"))
     }
 
