@@ -403,3 +403,39 @@ async fn a_sleeping_car_is_woken_and_a_refusal_inside_a_200_is_an_error() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_car_that_refuses_the_handshake_falls_back_to_rest() {
+    let harness = start_signed(true).await;
+    harness
+        .simulator
+        .update_vehicle(BLUE_GHOST, |car| car.asleep = false);
+    // fleet_status claims the car requires signing; the car answers the handshake with 422.
+    harness.simulator.script(carport::simulator::Script {
+        vendor: Vendor::Fleet,
+        method: Some("POST".into()),
+        path_prefix: "/api/1/vehicles/fleet_status".into(),
+        status: 200,
+        headers: Vec::new(),
+        body: json!({"response": {"vehicle_info": {BLUE_GHOST: {"vehicle_command_protocol_required": true}}}}),
+        times: 1,
+    });
+    for _ in 0..2 {
+        call_ok(
+            &harness,
+            "tesla_honk_horn",
+            json!({"vehicle_tag": BLUE_GHOST}),
+        )
+        .await;
+    }
+    let honk = format!("POST /api/1/vehicles/{BLUE_GHOST}/command/honk_horn");
+    assert_eq!(
+        paths(&fleet_requests(&harness)),
+        [
+            "POST /api/1/vehicles/fleet_status".to_string(),
+            format!("POST /api/1/vehicles/{BLUE_GHOST}/signed_command"),
+            honk.clone(),
+            honk,
+        ]
+    );
+}

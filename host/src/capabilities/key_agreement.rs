@@ -40,9 +40,14 @@ impl CallState {
         })
     }
 
+    /// Logs a refusal: a warning when a granted key is broken, a debug line when no key is
+    /// granted, since the tesla plugin asks before each command whether it may sign.
     fn refused<T>(&self, result: Result<T, String>) -> Result<T, String> {
         if let Err(refusal) = &result {
-            tracing::warn!(plugin = self.plugin_id(), "refused: {refusal}");
+            match self.grants.key_agreement {
+                Some(_) => tracing::warn!(plugin = self.plugin_id(), "refused: {refusal}"),
+                None => tracing::debug!(plugin = self.plugin_id(), "refused: {refusal}"),
+            }
         }
         result
     }

@@ -28,6 +28,8 @@ enum Exchange {
     Reply(Box<RoutableMessage>),
     /// The car was asleep and has been woken: build the message again.
     Asleep,
+    /// 422 to a handshake: the car does not speak the protocol (Tesla's proxy then uses REST).
+    Unsupported,
 }
 
 fn session_state_key(vin: &str, domain: Domain) -> String {
@@ -99,7 +101,7 @@ impl Api {
             arguments,
             woke: std::cell::Cell::new(false),
         };
-        signer.send(domain, payload).map(Some)
+        signer.send(domain, payload)
     }
 
     /// The VIN the messages are personalised with: the vehicle tag itself, or the VIN of a
@@ -153,10 +155,14 @@ struct Signer<'a> {
 }
 
 impl Signer<'_> {
-    fn send(&self, domain: Domain, payload: Vec<u8>) -> Result<Output, ToolError> {
+    /// The signed command's result, or None when the car turned out not to speak the protocol.
+    fn send(&self, domain: Domain, payload: Vec<u8>) -> Result<Option<Output>, ToolError> {
         let mut session = match self.stored_session(domain) {
             Some(session) => session,
-            None => self.handshake(domain)?,
+            None => match self.handshake(domain)? {
+                Some(session) => session,
+                None => return Ok(None),
+            },
         };
         let mut resynchronised = false;
         loop {
@@ -175,12 +181,13 @@ impl Signer<'_> {
             );
             // The counter is spent before the message leaves, so it is never used twice.
             self.store_session(domain, &session)?;
-            let reply = match self.exchange(&message)? {
+            let reply = match self.exchange(&message, false)? {
                 Exchange::Reply(reply) => reply,
                 Exchange::Asleep => continue,
+                Exchange::Unsupported => return Ok(None),
             };
             match reply.fault() {
-                None => return self.outcome(domain, &reply),
+                None => return self.outcome(domain, &reply).map(Some),
                 Some(fault) if fault.is_key_refused() => return Err(not_paired(&self.vin, domain)),
                 Some(fault) if fault.is_out_of_sync() && !resynchronised => {
                     resynchronised = true;
@@ -192,7 +199,10 @@ impl Signer<'_> {
                     ));
                     session = match self.resynchronised(&reply, &uuid, &session) {
                         Some(fresh) => fresh,
-                        None => self.handshake(domain)?,
+                        None => match self.handshake(domain)? {
+                            Some(fresh) => fresh,
+                            None => return Ok(None),
+                        },
                     };
                     self.store_session(domain, &session)?;
                 }
@@ -213,15 +223,25 @@ impl Signer<'_> {
         SessionState::from_reply(reply, &key, &self.vin, uuid, clock::now_ms(), Some(session)).ok()
     }
 
-    fn handshake(&self, domain: Domain) -> Result<SessionState, ToolError> {
+    /// A new session, or None when the car does not speak the protocol (remembered, so its
+    /// commands go REST from now on).
+    fn handshake(&self, domain: Domain) -> Result<Option<SessionState>, ToolError> {
         loop {
             let uuid = key_agreement::challenge();
             let routing_address = key_agreement::challenge();
             let request =
                 session_info_request(domain, &self.client_public, &routing_address, &uuid);
-            let reply = match self.exchange(&request)? {
+            let reply = match self.exchange(&request, true)? {
                 Exchange::Reply(reply) => reply,
                 Exchange::Asleep => continue,
+                Exchange::Unsupported => {
+                    carport_guest::log::info(&format!(
+                        "car {} does not take signed commands (422); using REST",
+                        self.vin
+                    ));
+                    let _ = state::set(&format!("{REQUIRED_PREFIX}{}", self.vin), b"false");
+                    return Ok(None);
+                }
             };
             let car_public = match announced_public_key(&reply) {
                 Ok(key) => key,
@@ -238,13 +258,13 @@ impl Signer<'_> {
                         Refusal::Malformed(what) => protocol_error(what),
                     })?;
             self.store_session(domain, &session)?;
-            return Ok(session);
+            return Ok(Some(session));
         }
     }
 
     /// Posts one routable message; a sleeping car is woken once (then the caller builds the
     /// message again, with a fresh expiry).
-    fn exchange(&self, message: &RoutableMessage) -> Result<Exchange, ToolError> {
+    fn exchange(&self, message: &RoutableMessage, handshake: bool) -> Result<Exchange, ToolError> {
         let url = format!(
             "{}/api/1/vehicles/{}/signed_command",
             self.api.base_url,
@@ -258,6 +278,9 @@ impl Signer<'_> {
             self.woke.set(true);
             self.api.wake(self.arguments, self.command)?;
             return Ok(Exchange::Asleep);
+        }
+        if handshake && response.status == 422 {
+            return Ok(Exchange::Unsupported);
         }
         if response.status == 429 {
             let wait = response.retry_after_seconds().unwrap_or(60);
