@@ -9,7 +9,9 @@
 //! - a read over MCP against the same request sent straight to the simulator (carport's
 //!   overhead), resident memory after start-up and after 10,000 calls;
 //! - streamable HTTP: sequential calls on one keep-alive connection, and 1,000 concurrent calls;
-//! - tools/list bytes per plugin in full and compact `tool_mode`.
+//! - tools/list bytes per plugin in full and compact `tool_mode`;
+//! - a signed command (Tesla's Vehicle Command Protocol) in process: the first of a session,
+//!   with its handshake, and the ones after it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -246,6 +248,54 @@ async fn main() {
         assert!(refused.is_err());
     }
     Figures(samples).report("in process: schema refusal (no plugin call)");
+
+    signed_figures(&simulator, &text, work.path()).await;
+}
+
+/// A car that requires signed commands, a paired key granted to the tesla plugin: `door_lock`
+/// with a handshake first (the stored session removed before each call), then within a session.
+async fn signed_figures(simulator: &Simulator, demo_text: &str, work: &Path) {
+    let data_dir = work.join("signed-data");
+    let key_file = work.join("vehicle-key.pem");
+    let text = format!(
+        "{}\n[plugins.tesla.key_agreement]\nkey = \"vehicle_key\"\n\
+         [plugins.tesla.secrets.vehicle_key]\nfile = {:?}\norigins = []\n",
+        demo_text.replace(
+            &format!("data_dir = {:?}", work.join("data").display().to_string()),
+            &format!("data_dir = {:?}", data_dir.display().to_string())
+        ),
+        key_file.display().to_string()
+    );
+    let config = carport::config::Config::parse(&text, work).unwrap();
+    let created = carport::keys::create(&config, "tesla", false).unwrap();
+    let vin = simulator.state.vehicles()[0].vin.clone();
+    simulator.require_signed_commands(&vin);
+    simulator.pair_key(&vin, &created.public_key_pem).unwrap();
+    let registry = Registry::load(&config).await.unwrap();
+    let sessions = data_dir.join("state").join("tesla");
+    let lock = || {
+        registry.call(
+            "tesla_door_lock",
+            json!({"vehicle_tag": vin}),
+            Default::default(),
+        )
+    };
+    lock().await.unwrap();
+    let mut first = Vec::with_capacity(CALLS / 10);
+    for _ in 0..CALLS / 10 {
+        let _ = std::fs::remove_file(sessions.join(format!("vcp.session.{vin}.2")));
+        let started = Instant::now();
+        lock().await.unwrap();
+        first.push(started.elapsed());
+    }
+    Figures(first).report("in process: signed door_lock, with handshake");
+    let mut next = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        lock().await.unwrap();
+        next.push(started.elapsed());
+    }
+    Figures(next).report("in process: signed door_lock, in a session");
 }
 
 fn median(samples: &[Duration]) -> Duration {

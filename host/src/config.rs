@@ -111,6 +111,8 @@ pub struct PluginConfig {
     pub oauth: BTreeMap<String, OAuthConfig>,
     /// Signing the user in through their browser (`carport login`, or a tool of the plugin).
     pub sign_in: Option<SignInConfig>,
+    /// A private key the host holds for the plugin's key agreements (vehicle command signing).
+    pub key_agreement: Option<KeyAgreementConfig>,
 }
 
 /// `[plugins.<id>.sign_in]`: the vendor's sign-in page, the loopback address the browser comes
@@ -162,6 +164,13 @@ pub struct SignInConfig {
 pub enum SignInResponse {
     Code,
     Token,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAgreementConfig {
+    /// Name of a secret of this plugin holding the P-256 private key in PEM.
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,7 +324,11 @@ impl Config {
                          or `file = \"/path\"`"
                     );
                 }
-                if plugin.credential_origins(&secret.origins).is_none() {
+                let is_private_key = plugin
+                    .key_agreement
+                    .as_ref()
+                    .is_some_and(|agreement| &agreement.key == name);
+                if !is_private_key && plugin.credential_origins(&secret.origins).is_none() {
                     return Err(several_origins(format!("[plugins.{id}.secrets.{name}]")));
                 }
             }
@@ -365,6 +378,34 @@ impl Config {
             }
             if let Some(sign_in) = &plugin.sign_in {
                 validate_sign_in(id, plugin, sign_in)?;
+            }
+            if let Some(agreement) = &plugin.key_agreement {
+                let table = format!("[plugins.{id}.key_agreement]");
+                let secret = &agreement.key;
+                let Some(granted) = plugin.secrets.get(secret) else {
+                    bail!(
+                        "{table} names secret `{secret}`, which is not granted: add \
+                         [plugins.{id}.secrets.{secret}] with file = \"/path/to/key.pem\""
+                    );
+                };
+                if granted.readable {
+                    bail!(
+                        "{table}: the private key in secret `{secret}` is used by the host only \
+                         and never handed to the plugin; remove readable = true from \
+                         [plugins.{id}.secrets.{secret}]"
+                    );
+                }
+                if granted
+                    .origins
+                    .as_ref()
+                    .is_some_and(|origins| !origins.is_empty())
+                {
+                    bail!(
+                        "{table}: the private key in secret `{secret}` is never attached to a \
+                         request; set origins = [] (or leave it out) in \
+                         [plugins.{id}.secrets.{secret}]"
+                    );
+                }
             }
             let filtered = plugin.tools != every_tool() || !plugin.deny_tools.is_empty();
             if plugin.tool_mode == ToolMode::Compact && filtered {

@@ -62,6 +62,16 @@ enum Command {
         #[arg(long)]
         paste: bool,
     },
+    /// Create the key pair a plugin signs vehicle commands with (Tesla: the virtual key).
+    Keys {
+        /// The plugin whose `key_agreement` key to create.
+        plugin: String,
+        #[arg(long, default_value = "plugins.toml")]
+        config: PathBuf,
+        /// Replace an existing key (the car must then be paired again).
+        #[arg(long)]
+        force: bool,
+    },
     /// Load a configuration, list its tools and problems, and exit (non-zero on problems).
     Check {
         #[arg(long, default_value = "plugins.toml")]
@@ -168,6 +178,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = Config::load(&config)?;
             carport::login::login(&config, &plugin, paste).await?;
+        }
+        Command::Keys {
+            plugin,
+            config,
+            force,
+        } => {
+            let config = Config::load(&config)?;
+            let created = carport::keys::create(&config, &plugin, force)?;
+            let pairing = match &created.pairing_link {
+                Some(link) => format!(
+                    "Then open {link} on the phone with the Tesla app and approve the key for \
+                     each car."
+                ),
+                None => "Then open https://tesla.com/_ak/<your domain> on the phone with the \
+                         Tesla app (set app_domain in the plugin's settings to have it printed)."
+                    .to_string(),
+            };
+            eprintln!(
+                "Private key written to {} (owner-only). Publish the public key below at \
+                 https://<your domain>/.well-known/appspecific/com.tesla.3p.public-key.pem. \
+                 {pairing}",
+                created.private_key_path.display()
+            );
+            // Not MCP: the public key goes to stdout so that it can be redirected to a file.
+            std::io::Write::write_all(&mut std::io::stdout(), created.public_key_pem.as_bytes())?;
+            if let Some(link) = created.pairing_link {
+                std::io::Write::write_all(&mut std::io::stdout(), format!("{link}\n").as_bytes())?;
+            }
         }
         Command::Check { config } => {
             let config = Config::load(&config)?;

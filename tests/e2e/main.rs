@@ -14,5 +14,6 @@ mod sign_in;
 mod smartcar;
 mod structured;
 mod tesla;
+mod tesla_signed;
 mod teslamate;
 mod tessie;

@@ -101,6 +101,8 @@ fn run(args: Vec<String>) -> Result<()> {
                 "xtask",
                 "--package",
                 "carport-simulator",
+                "--package",
+                "tesla-protocol",
             ];
             command.extend_from_slice(rest);
             cargo_host(&root, &command)

@@ -184,6 +184,7 @@ fn products(state: &SimState) -> Response {
 
 fn fleet_status(state: &SimState, body: &Value) -> Response {
     let signed = state.fleet.lock_signed_only();
+    let protocol_cars = state.fleet.lock_protocol_cars();
     let vins: Vec<String> = body["vins"]
         .as_array()
         .into_iter()
@@ -209,7 +210,13 @@ fn fleet_status(state: &SimState, body: &Value) -> Response {
             )
         })
         .collect();
-    ok(json!({"key_paired_vins": vins, "unpaired_vins": [], "vehicle_info": info}))
+    // A car that speaks the protocol counts as paired once some key is; the others, as before.
+    let (paired, unpaired): (Vec<&String>, Vec<&String>) = vins.iter().partition(|vin| {
+        protocol_cars
+            .get(*vin)
+            .is_none_or(|car| !car.paired.is_empty())
+    });
+    ok(json!({"key_paired_vins": paired, "unpaired_vins": unpaired, "vehicle_info": info}))
 }
 
 fn vehicle(
@@ -248,7 +255,24 @@ fn vehicle(
             }
             ok(vehicle_summary(&car))
         }
-        ("POST", ["command", _]) if car.asleep => asleep,
+        ("POST", ["command" | "signed_command", ..]) if car.asleep => asleep,
+        ("POST", ["signed_command"]) => {
+            let mut protocol_cars = state.fleet.lock_protocol_cars();
+            let Some(protocol_car) = protocol_cars.get_mut(&car.vin) else {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "vehicle does not support signed commands",
+                );
+            };
+            let mut cars = state.vehicles();
+            let Some(vehicle) = cars.iter_mut().find(|candidate| candidate.vin == car.vin) else {
+                return error(StatusCode::NOT_FOUND, "vehicle not found");
+            };
+            match protocol_car.handle(body, vehicle) {
+                Ok(answer) => Json(answer).into_response(),
+                Err(message) => error(StatusCode::BAD_REQUEST, &message),
+            }
+        }
         ("POST", ["command", name]) => {
             if state.fleet.lock_signed_only().contains(&car.vin) && *name != "navigation_request" {
                 return error(
@@ -292,7 +316,7 @@ fn vehicle(
 }
 
 /// A command's effect on the simulated car; Err is Tesla's `reason` for `result: false`.
-fn apply(car: &mut SimVehicle, name: &str, body: &Value) -> Result<(), String> {
+pub(crate) fn apply(car: &mut SimVehicle, name: &str, body: &Value) -> Result<(), String> {
     let number = |key: &str| body[key].as_f64().ok_or_else(|| format!("missing {key}"));
     let flag = |key: &str| body[key].as_bool().ok_or_else(|| format!("missing {key}"));
     match name {

@@ -8,6 +8,7 @@
 
 pub mod dimo;
 pub mod fleet;
+pub mod fleet_car;
 pub mod sign_in;
 pub mod smartcar;
 pub mod teslamate;
@@ -193,6 +194,8 @@ pub struct FleetAccount {
     /// The account's region (`/api/1/users/region`): the simulated Fleet API's own address.
     pub home_base_url: std::sync::OnceLock<String>,
     signed_only: Mutex<std::collections::HashSet<String>>,
+    /// The protocol side of the cars that require signed commands, by VIN.
+    protocol_cars: Mutex<std::collections::HashMap<String, fleet_car::ProtocolCar>>,
 }
 
 impl FleetAccount {
@@ -203,6 +206,7 @@ impl FleetAccount {
             access_tokens: Mutex::new(vec![fleet::STATIC_TOKEN.to_string()]),
             home_base_url: std::sync::OnceLock::new(),
             signed_only: Mutex::new(std::collections::HashSet::new()),
+            protocol_cars: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -212,6 +216,12 @@ impl FleetAccount {
 
     pub fn lock_signed_only(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
         lock(&self.signed_only)
+    }
+
+    pub fn lock_protocol_cars(
+        &self,
+    ) -> MutexGuard<'_, std::collections::HashMap<String, fleet_car::ProtocolCar>> {
+        lock(&self.protocol_cars)
     }
 }
 
@@ -310,9 +320,45 @@ impl Simulator {
         self.state.fleet.lock_tokens().clear();
     }
 
-    /// The car answers unsigned commands with 403 "Vehicle Command Protocol required".
+    /// The car answers unsigned commands with 403 "Vehicle Command Protocol required" and
+    /// takes signed ones at `signed_command`, from keys paired with [`Simulator::pair_key`].
     pub fn require_signed_commands(&self, vin: &str) {
         self.state.fleet.lock_signed_only().insert(vin.to_string());
+        self.state
+            .fleet
+            .lock_protocol_cars()
+            .entry(vin.to_string())
+            .or_insert_with(|| fleet_car::ProtocolCar::new(vin));
+    }
+
+    /// The owner pairs a public key (PEM, as `carport keys` prints it) with a car that
+    /// requires signed commands.
+    pub fn pair_key(&self, vin: &str, public_key_pem: &str) -> Result<()> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::DecodePublicKey;
+        let key = p256::PublicKey::from_public_key_pem(public_key_pem.trim())
+            .map_err(|error| anyhow::anyhow!("not a P-256 public key in PEM: {error}"))?;
+        let mut cars = self.state.fleet.lock_protocol_cars();
+        let car = cars
+            .get_mut(vin)
+            .ok_or_else(|| anyhow::anyhow!("{vin} does not require signed commands"))?;
+        car.paired
+            .push(key.to_encoded_point(false).as_bytes().to_vec());
+        Ok(())
+    }
+
+    /// The car reboots: both protocol domains start a new epoch.
+    pub fn restart_car(&self, vin: &str) {
+        if let Some(car) = self.state.fleet.lock_protocol_cars().get_mut(vin) {
+            car.restart();
+        }
+    }
+
+    /// Another client with the same key sent `count` commands to each domain.
+    pub fn spend_counters_elsewhere(&self, vin: &str, count: u32) {
+        if let Some(car) = self.state.fleet.lock_protocol_cars().get_mut(vin) {
+            car.spend_counters_elsewhere(count);
+        }
     }
 
     pub fn vehicle(&self, vin: &str) -> Option<SimVehicle> {

@@ -93,7 +93,7 @@ impl CallState {
         })
     }
 
-    fn refused<T>(&self, result: Result<T, String>) -> Result<T, String> {
+    fn signing_refused<T>(&self, result: Result<T, String>) -> Result<T, String> {
         if let Err(refusal) = &result {
             tracing::warn!(plugin = self.plugin_id(), "ethereum-signer: {refusal}");
         }
@@ -106,7 +106,7 @@ impl Host for CallState {
         let result = self
             .signing_key(&key)
             .map(|signing| address(signing.verifying_key()));
-        Ok(self.refused(result))
+        Ok(self.signing_refused(result))
     }
 
     async fn personal_sign(
@@ -118,7 +118,7 @@ impl Host for CallState {
             .signing_key(&key)
             .and_then(|signing| personal_sign(&signing, &message))
             .map(|signature| signature.to_vec());
-        Ok(self.refused(result))
+        Ok(self.signing_refused(result))
     }
 }
 

@@ -5,6 +5,7 @@ pub mod client;
 pub mod clock;
 pub mod ethereum_signer;
 pub mod http;
+pub mod key_agreement;
 pub mod log;
 pub mod oauth;
 pub mod progress;
@@ -44,6 +45,8 @@ pub struct Grants {
     pub oauth: std::collections::BTreeMap<String, oauth::OAuthGrant>,
     /// plugins.toml `ethereum_keys`.
     pub ethereum_keys: ethereum_signer::SigningKeys,
+    /// plugins.toml `[plugins.<id>.key_agreement]`; None denies the `key-agreement` import.
+    pub key_agreement: Option<key_agreement::KeyAgreementGrant>,
     pub state: state::PluginState,
     /// `[plugins.<id>.sign_in]`: browser sign-in of the user.
     pub sign_in: Option<sign_in::SignIn>,

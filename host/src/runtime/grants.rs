@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use crate::capabilities::Grants;
 use crate::capabilities::ethereum_signer::SigningKeys;
 use crate::capabilities::http::{CredentialScope, Egress};
+use crate::capabilities::key_agreement::KeyAgreementGrant;
 use crate::capabilities::log::LogBudget;
 use crate::capabilities::oauth::OAuthGrant;
 use crate::capabilities::secrets::{SecretGrant, SecretGrants, SecretSource};
@@ -32,12 +33,23 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
                 (None, Some(file)) => SecretSource::File(config.resolve(file)),
                 (None, None) => unreachable!("Config::validate requires one source"),
             };
-            let origins = plugin
-                .credential_origins(&secret.origins)
-                .unwrap_or_default();
-            let scope =
-                CredentialScope::new(&origins, secret.origins.is_some(), secret.header.as_deref())
-                    .with_context(|| format!("[plugins.{id}.secrets.{name}] origins"))?;
+            let is_private_key = plugin
+                .key_agreement
+                .as_ref()
+                .is_some_and(|agreement| &agreement.key == name);
+            // A private key for key agreements is never attached anywhere.
+            let origins = match is_private_key {
+                true => Vec::new(),
+                false => plugin
+                    .credential_origins(&secret.origins)
+                    .unwrap_or_default(),
+            };
+            let scope = CredentialScope::new(
+                &origins,
+                is_private_key || secret.origins.is_some(),
+                secret.header.as_deref(),
+            )
+            .with_context(|| format!("[plugins.{id}.secrets.{name}] origins"))?;
             let grant = SecretGrant {
                 source,
                 readable: secret.readable,
@@ -77,6 +89,12 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
         http,
         secrets: SecretGrants::new(id, secrets),
         oauth,
+        key_agreement: plugin
+            .key_agreement
+            .as_ref()
+            .map(|agreement| KeyAgreementGrant {
+                secret: agreement.key.clone(),
+            }),
         state,
         log_budget: std::sync::Mutex::new(LogBudget::new()),
         elicitation: plugin.elicitation,

@@ -207,6 +207,13 @@ pub mod ethereum {
     pub use crate::bindings::carport::provider::ethereum_signer::{address, personal_sign};
 }
 
+/// Key agreements with a private key the host holds (granted by `[plugins.<id>.key_agreement]`).
+pub mod key_agreement {
+    pub use crate::bindings::carport::provider::key_agreement::{
+        challenge, public_key, session_key,
+    };
+}
+
 pub mod state {
     pub use crate::bindings::carport::provider::state::{delete, get, set};
 }

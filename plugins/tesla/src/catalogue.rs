@@ -37,6 +37,9 @@ pub enum To {
     Bodies(&'static [&'static str]),
     /// `{outer: {inner: value}}`.
     Nested(&'static str, &'static str),
+    /// `{outer: value}` when the value already holds `inner` (the shape Tesla documents),
+    /// otherwise `{outer: {inner: value}}`.
+    NestedUnlessWrapped(&'static str, &'static str),
     Query(&'static str),
     /// A list joined with `;` in the query.
     QueryJoined(&'static str),
@@ -401,7 +404,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         &[opt("disallow_charge_from_grid_with_solar_installed", Bool, "true forbids charging the battery from the grid."),
           opt("customer_preferred_export_rule", Choice(&["pv_only", "battery_ok", "never"]), "What may be exported.")]),
     row("energy_time_of_use_settings", Site("POST", "time_of_use_settings"), Danger, "Replace the site's utility rate plan.",
-        &[to(req("tou_settings", Object, "The tariff, as Tesla's tariff_content_v2 object."), To::Nested("tou_settings", "tariff_content_v2"))]),
+        &[to(req("tou_settings", Object, "Tesla's tou_settings object holding tariff_content_v2, or the tariff_content_v2 object itself."), To::NestedUnlessWrapped("tou_settings", "tariff_content_v2"))]),
 
     // Supercharging.
     row("charging_history", Account("GET", "/api/1/dx/charging/history"), Read, "Paid Supercharger sessions with fees.", CHARGING_FILTERS),

@@ -9,13 +9,17 @@
 //!   fast until then (remembered in plugin state);
 //! - a 421 "user out of region, use base URL: …" switches to that base URL (if allowlisted),
 //!   remembers it, and retries once;
-//! - a 403 "Vehicle Command Protocol required" explains what the car needs;
+//! - cars that require Tesla's Vehicle Command Protocol get signed commands when the host holds
+//!   a key for the plugin (`signed.rs`); without one, a 403 "Vehicle Command Protocol required"
+//!   explains what the car needs;
 //! - with `auth = "oauth"`, the host attaches and refreshes the access token (401 → refresh →
 //!   one resend), so the plugin never sees a token.
 
+mod actions;
 pub mod catalogue;
 mod compact;
 mod sign_in;
+mod signed;
 
 use carport_guest::http::{Request, Response};
 use carport_guest::resources::VehicleStates;
@@ -432,6 +436,11 @@ impl Api {
                 "not sent: Tesla asked to wait before calling this endpoint again",
             ));
         }
+        if matches!(endpoint.route, Route::Command)
+            && let Some(output) = self.try_signed(endpoint.name, arguments, false)?
+        {
+            return Ok(output);
+        }
         let may_wake = matches!(endpoint.route, Route::Command)
             || (endpoint.needs_awake_car() && arguments.get("wake") == Some(&Value::Bool(true)));
         let response = match self.send(endpoint, arguments, &rate_key)? {
@@ -458,6 +467,13 @@ impl Api {
                 self.switch_region(endpoint, arguments, &rate_key, url, response)?
             }
         };
+        // fleet_status said otherwise, or was not answered: the car's own word wins.
+        if matches!(endpoint.route, Route::Command)
+            && requires_protocol(&response)
+            && let Some(output) = self.try_signed(endpoint.name, arguments, true)?
+        {
+            return Ok(output);
+        }
         finish(response)
     }
 
@@ -658,6 +674,13 @@ fn place(param: &Param, value: &Value, body: &mut Map<String, Value>) {
                 nested.insert(inner.into(), value.clone());
             }
         }
+        To::NestedUnlessWrapped(outer, inner) => {
+            let wrapped = match value {
+                Value::Object(object) if object.contains_key(inner) => value.clone(),
+                _ => Value::Object(Map::from_iter([(inner.to_string(), value.clone())])),
+            };
+            body.insert(outer.into(), wrapped);
+        }
         To::Query(_) | To::QueryJoined(_) | To::Path => {}
     }
 }
@@ -689,18 +712,23 @@ fn encode(segment: &str) -> String {
         .collect()
 }
 
-fn finish(response: Response) -> Result<Output, ToolError> {
-    if response.status == 403
+fn requires_protocol(response: &Response) -> bool {
+    response.status == 403
         && response
             .vendor_message()
             .contains("Vehicle Command Protocol required")
-    {
+}
+
+fn finish(response: Response) -> Result<Output, ToolError> {
+    if requires_protocol(&response) {
         return Err(ToolError::Upstream(UpstreamError {
             status: 403,
             message: "this car only accepts signed commands (Tesla Vehicle Command Protocol, cars \
-                      from 2021 on). Send commands through a signing proxy (Tesla's \
-                      tesla-http-proxy, set as base_url and allowed in plugins.toml), or use the \
-                      Tessie plugin, which signs for you. Reads keep working."
+                      from 2021 on). Let carport sign them: create a key with `carport keys \
+                      tesla`, grant it with [plugins.tesla.key_agreement] and pair it with the \
+                      car (README, Tesla section). Or send commands through a signing proxy \
+                      (Tesla's tesla-http-proxy, set as base_url and allowed in plugins.toml), or \
+                      use the Tessie plugin, which signs for you. Reads keep working."
                 .into(),
             retry_after_seconds: None,
         }));

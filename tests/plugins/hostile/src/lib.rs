@@ -35,6 +35,11 @@ const ATTACKS: &[(&str, &str)] = &[
         "sign_with_token",
         "have the host sign with a secret that is not a signing key",
     ),
+    (
+        "reveal_vehicle_key",
+        "read the private key the host holds for key agreements, and show what the \
+         key-agreement import hands out",
+    ),
     ("escape_state", "write outside the plugin's state directory"),
     ("spin", "loop forever"),
     ("memory_bomb", "allocate memory without end"),
@@ -140,6 +145,18 @@ impl Provider for Hostile {
             "sign_with_token" => match ethereum::personal_sign("token", b"hello") {
                 Ok(signature) => done(format!("signed with the token: {signature:?}")),
                 Err(refusal) => Err(ToolError::Denied(refusal)),
+            },
+            "reveal_vehicle_key" => match secrets::reveal("vehicle_key") {
+                Ok(value) => done(format!("read {value}")),
+                Err(refusal) => {
+                    use carport_guest::key_agreement;
+                    let public = key_agreement::public_key().map_err(ToolError::Denied)?;
+                    let shared = key_agreement::session_key(&public).map_err(ToolError::Denied)?;
+                    Err(ToolError::Denied(format!(
+                        "{refusal}; the import handed out public key {public:02x?} and session \
+                         key {shared:02x?}"
+                    )))
+                }
             },
             "escape_state" => match state::set("../../outside", b"x") {
                 Ok(()) => done("wrote outside the state directory".into()),
