@@ -7,6 +7,7 @@
 //! wire), and can be scripted to answer with a vendor's failure modes.
 
 pub mod fleet;
+pub mod nhtsa;
 pub mod smartcar;
 pub mod teslamate;
 pub mod tessie;
@@ -37,6 +38,10 @@ pub enum Vendor {
     FleetOtherRegion,
     /// Smartcar's token endpoint, Vehicle API (`/v3`) and Management API (`/management/v3`).
     Smartcar,
+    /// NHTSA's vPIC VIN decoder (keyless).
+    NhtsaVpic,
+    /// NHTSA's recalls and complaints API (keyless).
+    NhtsaApi,
 }
 
 impl Vendor {
@@ -46,6 +51,8 @@ impl Vendor {
         Vendor::Fleet,
         Vendor::FleetOtherRegion,
         Vendor::Smartcar,
+        Vendor::NhtsaVpic,
+        Vendor::NhtsaApi,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +62,8 @@ impl Vendor {
             Vendor::Fleet => "fleet",
             Vendor::FleetOtherRegion => "fleet-other-region",
             Vendor::Smartcar => "smartcar",
+            Vendor::NhtsaVpic => "nhtsa-vpic",
+            Vendor::NhtsaApi => "nhtsa-api",
         }
     }
 
@@ -66,6 +75,8 @@ impl Vendor {
             Vendor::TeslaMate => "sim-teslamate-token",
             Vendor::Fleet | Vendor::FleetOtherRegion => fleet::STATIC_TOKEN,
             Vendor::Smartcar => smartcar::CLIENT_SECRET,
+            // Keyless: NHTSA's services take no credential.
+            Vendor::NhtsaVpic | Vendor::NhtsaApi => "",
         }
     }
 }
@@ -136,6 +147,8 @@ pub struct SimState {
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
+    /// While a test holds it, every answer waits (its request is recorded first).
+    hold: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// The simulated Tesla account: its tokens and which cars need signed commands.
@@ -190,6 +203,7 @@ impl Simulator {
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
+            hold: Arc::new(tokio::sync::RwLock::new(())),
         });
         let mut addresses = Vec::new();
         for (offset, vendor) in Vendor::ALL.iter().enumerate() {
@@ -204,6 +218,8 @@ impl Simulator {
                 Vendor::TeslaMate => teslamate::router(),
                 Vendor::Fleet | Vendor::FleetOtherRegion => fleet::router(),
                 Vendor::Smartcar => smartcar::router(),
+                Vendor::NhtsaVpic => nhtsa::vpic_router(),
+                Vendor::NhtsaApi => nhtsa::api_router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),
@@ -232,6 +248,11 @@ impl Simulator {
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.state.requests).clone()
+    }
+
+    /// Holds every answer until the returned guard is dropped: a test's call stays in flight.
+    pub async fn hold_answers(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.state.hold.clone().write_owned().await
     }
 
     pub fn clear_requests(&self) {
@@ -329,6 +350,7 @@ async fn record_and_script(
         })
     };
     lock(&state.requests).push(recorded);
+    let _released = state.hold.read().await;
     if let Some(script) = scripted {
         let mut headers = HeaderMap::new();
         for (name, value) in &script.headers {
