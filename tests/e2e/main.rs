@@ -5,6 +5,7 @@
 
 mod compact;
 mod conformance;
+mod drop_in;
 mod harness;
 mod mcp_features;
 mod sandbox;

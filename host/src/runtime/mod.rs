@@ -120,7 +120,13 @@ struct Compiled {
     started: Instant,
 }
 
-fn read_pinned(id: &str, path: &Path, pinned: Option<&str>) -> Result<(Vec<u8>, String)> {
+/// The component's bytes and digest, refused when plugins.toml pins another digest.
+fn read_pinned(
+    id: &str,
+    path: &Path,
+    pinned: Option<&str>,
+    drop_in: bool,
+) -> Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read its component {}", path.display()))?;
     let digest = hex::encode(Sha256::digest(&bytes));
@@ -131,7 +137,7 @@ fn read_pinned(id: &str, path: &Path, pinned: Option<&str>) -> Result<(Vec<u8>, 
             "{} has sha256 {digest}, but plugins.toml pins {pinned}; install the pinned \
              build or update `sha256` under [plugins.{id}]{}",
             path.display(),
-            match pinned_drop_in(path) {
+            match drop_in {
                 true => format!(" (`carport grant {id}` shows the request and pins this one)"),
                 false => String::new(),
             }
@@ -140,20 +146,16 @@ fn read_pinned(id: &str, path: &Path, pinned: Option<&str>) -> Result<(Vec<u8>, 
     Ok((bytes, digest))
 }
 
-/// Drop-ins live as `<id>.wasm` beside their manifest `<id>.toml`.
-fn pinned_drop_in(path: &Path) -> bool {
-    crate::drop_in::manifest_path(path).is_file()
-}
-
 fn compile(
     id: &str,
     path: &Path,
     pinned: Option<&str>,
+    drop_in: bool,
     engine: &Engine,
     cache: &ComponentCache,
 ) -> Result<Compiled> {
     let started = Instant::now();
-    let (bytes, digest) = read_pinned(id, path, pinned)?;
+    let (bytes, digest) = read_pinned(id, path, pinned, drop_in)?;
     let component = cache
         .load(engine, &digest, &bytes)
         .with_context(|| format!("{} is not a usable component", path.display()))?;
@@ -268,6 +270,7 @@ impl Registry {
             .map(|(id, plugin_config)| {
                 let path = config.component_path(id, plugin_config);
                 let pinned = plugin_config.sha256.clone();
+                let drop_in = plugin_config.source == config::PluginSource::DropIn;
                 let kept = previous
                     .iter()
                     .find(|loaded| loaded.id == **id && loaded.config == **plugin_config)
@@ -279,12 +282,12 @@ impl Registry {
                 );
                 tokio::task::spawn_blocking(move || {
                     if let Some(kept) = kept
-                        && read_pinned(&id, &path, pinned.as_deref())
+                        && read_pinned(&id, &path, pinned.as_deref(), drop_in)
                             .is_ok_and(|(_, digest)| digest == kept.plugin.digest)
                     {
                         return Ok(Err(kept));
                     }
-                    compile(&id, &path, pinned.as_deref(), &engine, &cache).map(Ok)
+                    compile(&id, &path, pinned.as_deref(), drop_in, &engine, &cache).map(Ok)
                 })
             })
             .collect();
@@ -739,7 +742,7 @@ pub async fn inspect(file: &Path, settings: &BTreeMap<String, String>) -> Result
 
     let runtime = Runtime::new()?;
     let cache = ComponentCache::new(&runtime.engine, &config.cache_dir());
-    let (bytes, digest) = read_pinned(&id, file, None)?;
+    let (bytes, digest) = read_pinned(&id, file, None, false)?;
     let component = {
         let (engine, digest) = (runtime.engine.clone(), digest.clone());
         tokio::task::spawn_blocking(move || cache.load(&engine, &digest, &bytes)).await??
