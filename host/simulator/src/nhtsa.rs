@@ -92,23 +92,25 @@ async fn decode_vin_values(Path(vin): Path<String>, Query(params): Params) -> Re
     .into_response()
 }
 
-/// The make, model and model year of a request, or the 400 for a missing one.
-fn vehicle(params: &HashMap<String, String>) -> Result<(String, String, String), Response> {
+/// The make, model and model year of a request, when it gives all three.
+fn vehicle(params: &HashMap<String, String>) -> Option<(String, String, String)> {
     let get = |name: &str| params.get(name).filter(|value| !value.is_empty()).cloned();
-    match (get("make"), get("model"), get("modelYear")) {
-        (Some(make), Some(model), Some(year)) => Ok((make, model, year)),
-        _ => Err((
-            StatusCode::BAD_REQUEST,
-            Json(json!({"Count": 0, "Message": "make, model and modelYear are required", "results": []})),
-        )
-            .into_response()),
-    }
+    Some((get("make")?, get("model")?, get("modelYear")?))
+}
+
+fn missing_vehicle() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(
+            json!({"Count": 0, "Message": "make, model and modelYear are required", "results": []}),
+        ),
+    )
+        .into_response()
 }
 
 async fn recalls_by_vehicle(Query(params): Params) -> Response {
-    let (make, model, year) = match vehicle(&params) {
-        Ok(vehicle) => vehicle,
-        Err(refused) => return refused,
+    let Some((make, model, year)) = vehicle(&params) else {
+        return missing_vehicle();
     };
     let results: Vec<&Value> = FIXTURES
         .recalls
@@ -128,9 +130,8 @@ async fn recalls_by_vehicle(Query(params): Params) -> Response {
 }
 
 async fn complaints_by_vehicle(Query(params): Params) -> Response {
-    let (make, model, year) = match vehicle(&params) {
-        Ok(vehicle) => vehicle,
-        Err(refused) => return refused,
+    let Some((make, model, year)) = vehicle(&params) else {
+        return missing_vehicle();
     };
     let results: Vec<&Value> = FIXTURES
         .complaints
