@@ -333,8 +333,9 @@ fn build_python_components(root: &Path, out_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether `output` exists and is newer than every file in `inputs` (folders, not recursive
-/// below their Python caches).
+/// Whether `output` exists and is newer than every source (`.py`, `.wit`) in the `inputs`
+/// folders. componentize-py's output differs at each build (and so does its digest), so an
+/// unneeded rebuild would cost every cache a recompile.
 fn is_newer_than(output: &Path, inputs: &[PathBuf]) -> Result<bool> {
     let Ok(built) = fs::metadata(output).and_then(|metadata| metadata.modified()) else {
         return Ok(false);
@@ -342,7 +343,11 @@ fn is_newer_than(output: &Path, inputs: &[PathBuf]) -> Result<bool> {
     for folder in inputs {
         for entry in fs::read_dir(folder)? {
             let entry = entry?;
-            if entry.file_type()?.is_file() && entry.metadata()?.modified()? > built {
+            let source = entry
+                .path()
+                .extension()
+                .is_some_and(|extension| extension == "py" || extension == "wit");
+            if source && entry.metadata()?.modified()? > built {
                 return Ok(false);
             }
         }
