@@ -38,13 +38,39 @@ pub struct ServerSettings {
     pub data_dir: Option<PathBuf>,
     /// Compiled components, keyed by the component's sha256 and the engine.
     pub cache_dir: Option<PathBuf>,
+    /// The drop-in folder (default `<data_dir>/plugins`), or `false` to refuse drop-ins.
+    pub plugins_dir: Option<PluginsDir>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `plugins_dir = "path"`, or `plugins_dir = false` for deployments that allow no drop-ins
+/// (`true` keeps the default folder).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PluginsDir {
+    Enabled(bool),
+    Folder(PathBuf),
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginSource {
+    /// The file `component` names.
+    #[default]
+    File,
+    /// `<plugins_dir>/<id>.wasm`, granted by this entry (`carport grant <id>` writes it).
+    DropIn,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
-    /// Path of the `.wasm` component.
+    /// Path of the `.wasm` component; none for a drop-in.
+    #[serde(default)]
     pub component: PathBuf,
+    /// `drop-in`: the component is `<plugins_dir>/<id>.wasm`.
+    #[serde(default)]
+    pub source: PluginSource,
     /// When set, the component must have exactly this sha256 (hex) or it is not loaded.
     pub sha256: Option<String>,
     #[serde(default = "yes")]
@@ -117,7 +143,7 @@ pub struct PluginConfig {
 
 /// `[plugins.<id>.sign_in]`: the vendor's sign-in page, the loopback address the browser comes
 /// back to, and where the result goes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SignInConfig {
     /// The vendor's page the user opens (OAuth authorize endpoint or login page).
@@ -166,14 +192,14 @@ pub enum SignInResponse {
     Token,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAgreementConfig {
     /// Name of a secret of this plugin holding the P-256 private key in PEM.
     pub key: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthConfig {
     pub token_url: String,
@@ -190,7 +216,7 @@ pub struct OAuthConfig {
     pub origins: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretConfig {
     /// Read from this environment variable at each use.
@@ -299,16 +325,25 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         for (id, plugin) in &self.plugins {
-            if id.is_empty()
-                || id.len() > 32
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !valid_plugin_id(id) {
                 bail!(
                     "[plugins.{id}]: a plugin id is 1-32 characters of A-Z, a-z, 0-9, '-' and '_' \
                      (it prefixes the plugin's tool names)"
                 );
+            }
+            match (plugin.source, plugin.component.as_os_str().is_empty()) {
+                (PluginSource::File, true) => bail!(
+                    "[plugins.{id}] needs `component = \"path/to/{id}.wasm\"`, or \
+                     `source = \"drop-in\"` for <plugins_dir>/{id}.wasm"
+                ),
+                (PluginSource::DropIn, false) => bail!(
+                    "[plugins.{id}]: a drop-in's component is <plugins_dir>/{id}.wasm; remove \
+                     `component` or `source = \"drop-in\"`"
+                ),
+                (PluginSource::DropIn, true) if self.plugins_dir().is_none() => {
+                    bail!("[plugins.{id}] is a drop-in, but `plugins_dir = false` refuses drop-ins")
+                }
+                _ => {}
             }
             let several_origins = |table: String| {
                 anyhow::anyhow!(
@@ -451,6 +486,23 @@ impl Config {
         }
     }
 
+    /// The drop-in folder, or `None` where `plugins_dir = false` refuses drop-ins.
+    pub fn plugins_dir(&self) -> Option<PathBuf> {
+        match &self.carport.plugins_dir {
+            None | Some(PluginsDir::Enabled(true)) => Some(self.data_dir().join("plugins")),
+            Some(PluginsDir::Enabled(false)) => None,
+            Some(PluginsDir::Folder(dir)) => Some(self.resolve(dir)),
+        }
+    }
+
+    /// The component file of a plugin's entry.
+    pub fn component_path(&self, id: &str, plugin: &PluginConfig) -> PathBuf {
+        match (plugin.source, self.plugins_dir()) {
+            (PluginSource::DropIn, Some(dir)) => dir.join(format!("{id}.wasm")),
+            _ => self.resolve(&plugin.component),
+        }
+    }
+
     pub fn cache_dir(&self) -> PathBuf {
         if let Some(dir) = std::env::var_os("CARPORT_CACHE_DIR") {
             return PathBuf::from(dir);
@@ -527,6 +579,15 @@ fn validate_sign_in(id: &str, plugin: &PluginConfig, sign_in: &SignInConfig) -> 
         }
     }
     Ok(())
+}
+
+/// 1-32 of A-Z a-z 0-9 - _: the id prefixes tool names and names a drop-in's files.
+pub fn valid_plugin_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn user_dir(variable: &str, fallback_under_home: &str) -> PathBuf {

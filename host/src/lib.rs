@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod config;
 pub mod demo;
+pub mod drop_in;
 pub mod keys;
 pub mod login;
 pub mod mcp;

@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use carport::config::Config;
 use carport::mcp::CarportServer;
 use carport::runtime::Registry;
 use carport::simulator::{SimOptions, Simulator, Vendor};
+
+mod report;
 
 /// An MCP server for vehicle APIs; each provider runs sandboxed as a Wasm component.
 #[derive(Parser)]
@@ -77,6 +79,24 @@ enum Command {
         #[arg(long, default_value = "plugins.toml")]
         config: PathBuf,
     },
+    /// List the plugins a configuration loads and the drop-ins awaiting a grant: id, version,
+    /// digest, source, grants, tool count and problems.
+    Plugins {
+        #[arg(long, default_value = "plugins.toml")]
+        config: PathBuf,
+    },
+    /// Show a component's world, imports, tools and requested grants, granting it nothing.
+    Inspect {
+        /// The component (`.wasm`); its manifest is the `.toml` beside it.
+        file: PathBuf,
+    },
+    /// Show what a drop-in asks for and grant it in plugins.toml, pinned to its digest.
+    Grant {
+        /// The drop-in's name: `<plugins_dir>/<name>.wasm`.
+        name: String,
+        #[arg(long, default_value = "plugins.toml")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,11 +130,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         config: PathBuf::from("plugins.toml"),
         http: None,
     }) {
-        Command::Serve { config, http } => {
-            let config = Config::load(&config).with_context(
+        Command::Serve {
+            config: config_path,
+            http,
+        } => {
+            let config = Config::load(&config_path).with_context(
                 || "carport needs a plugins.toml (see README.md); `carport demo` runs without one",
             )?;
-            serve(&config, http).await?;
+            serve(&config, Some(&config_path), http).await?;
         }
         Command::Demo {
             components,
@@ -147,7 +170,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 let registry = Arc::new(Registry::load(&config).await?);
                 carport::demo::tour(CarportServer::new(registry), &simulator).await
             } else {
-                serve(&config, http).await
+                serve(&config, None, http).await
             };
             let _ = std::fs::remove_dir_all(&data_dir);
             served?;
@@ -220,13 +243,39 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Plugins { config } => {
+            let config = Config::load(&config)?;
+            let registry = Registry::load(&config).await?;
+            report::plugins(&registry)?;
+            if !registry.problems.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Inspect { file } => report::inspect(&file).await?,
+        Command::Grant { name, config } => {
+            let granted = carport::drop_in::grant(&config, &name)?;
+            report::granted(&name, &config, &granted)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: &Config, http: Option<SocketAddr>) -> Result<()> {
+/// Serves `config`; with the path it came from, drop-ins and grants are picked up live.
+async fn serve(
+    config: &Config,
+    config_path: Option<&Path>,
+    http: Option<SocketAddr>,
+) -> Result<()> {
     let registry = Arc::new(Registry::load(config).await?);
     let server = CarportServer::new(registry);
+    let _watch = match (config_path, config.plugins_dir()) {
+        (Some(config_path), Some(plugins_dir)) => Some(carport::drop_in::watch::start(
+            config_path,
+            &plugins_dir,
+            server.live(),
+        )?),
+        _ => None,
+    };
     match http {
         Some(address) => server.serve_http(address).await,
         None => server.serve_stdio().await,

@@ -6,6 +6,7 @@
 mod compact;
 mod conformance;
 mod dimo;
+mod drop_in;
 mod harness;
 mod mcp_features;
 mod sandbox;

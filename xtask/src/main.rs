@@ -30,6 +30,11 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "rust-web-llvm",
     "lld-22",
 ];
+/// Components written in Python: (folder under plugins/, module holding the provider).
+const PYTHON_GUESTS: &[(&str, &str)] = &[("nhtsa", "app")];
+/// componentize-py, from PyPI into a venv under target/, pinned: its output embeds CPython.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+const WIT_WORLD: &str = "carport:provider/plugin@0.2.0";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 
@@ -303,7 +308,113 @@ fn build_components(root: &Path) -> Result<()> {
             component.len() / 1024
         );
     }
+    build_python_components(root, &out_dir)
+}
+
+/// Builds each Python guest with componentize-py, unless its component is newer than its
+/// sources and the world. Each drop-in's manifest is copied beside its component.
+fn build_python_components(root: &Path, out_dir: &Path) -> Result<()> {
+    let wit = root.join("wit");
+    for (guest, module) in PYTHON_GUESTS {
+        let source_dir = root.join("plugins").join(guest);
+        let out_path = out_dir.join(format!("{guest}.wasm"));
+        let manifest = source_dir.join(format!("{guest}.toml"));
+        if manifest.is_file() {
+            write_if_changed(
+                &out_dir.join(format!("{guest}.toml")),
+                &fs::read(&manifest)?,
+            )?;
+        }
+        let sources = [source_dir.clone(), wit.clone()];
+        if is_newer_than(&out_path, &sources)? {
+            continue;
+        }
+        let componentize = componentize_py(root)?;
+        let temporary = out_path.with_extension("wasm.tmp");
+        let started = std::time::Instant::now();
+        let status = Command::new(&componentize)
+            .current_dir(root)
+            .args(["-d", "wit", "-w", WIT_WORLD, "componentize", "-p"])
+            .arg(&source_dir)
+            .arg(module)
+            .arg("-o")
+            .arg(&temporary)
+            .status()
+            .context("running componentize-py")?;
+        if !status.success() {
+            bail!("componentize-py failed for plugins/{guest} ({status})");
+        }
+        fs::rename(&temporary, &out_path)?;
+        eprintln!(
+            "xtask: {} ({} KiB, componentize-py in {:.0?})",
+            out_path.display(),
+            fs::metadata(&out_path)?.len() / 1024,
+            started.elapsed()
+        );
+    }
     Ok(())
+}
+
+/// Whether `output` exists and is newer than every source (`.py`, `.wit`) in the `inputs`
+/// folders. componentize-py's output differs at each build (and so does its digest), so an
+/// unneeded rebuild would cost every cache a recompile.
+fn is_newer_than(output: &Path, inputs: &[PathBuf]) -> Result<bool> {
+    let Ok(built) = fs::metadata(output).and_then(|metadata| metadata.modified()) else {
+        return Ok(false);
+    };
+    for folder in inputs {
+        for entry in fs::read_dir(folder)? {
+            let entry = entry?;
+            let source = entry
+                .path()
+                .extension()
+                .is_some_and(|extension| extension == "py" || extension == "wit");
+            if source && entry.metadata()?.modified()? > built {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// componentize-py from a venv under target/, installed from PyPI at the pinned version when
+/// missing (with Debian's python3-venv when Python cannot make a venv).
+fn componentize_py(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/componentize-py/venv");
+    let tool = venv.join("bin/componentize-py");
+    let pinned_version = COMPONENTIZE_PY.rsplit("==").next().unwrap_or_default();
+    let installed = Command::new(&tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(pinned_version));
+    if installed {
+        return Ok(tool);
+    }
+    eprintln!(
+        "xtask: installing {COMPONENTIZE_PY} from PyPI into {}",
+        venv.display()
+    );
+    let make_venv = || {
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !make_venv() {
+        install_debian_packages(&["python3", "python3-venv", "python3-pip"])?;
+        if !make_venv() {
+            bail!("python3 cannot create a venv at {}", venv.display());
+        }
+    }
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", COMPONENTIZE_PY])
+        .status()
+        .context("running pip")?;
+    if !status.success() {
+        bail!("pip could not install {COMPONENTIZE_PY}");
+    }
+    Ok(tool)
 }
 
 /// Leaves an unchanged component's file (and mtime) alone; replaces a changed one atomically.

@@ -9,6 +9,7 @@
 pub mod dimo;
 pub mod fleet;
 pub mod fleet_car;
+pub mod nhtsa;
 pub mod sign_in;
 pub mod smartcar;
 pub mod teslamate;
@@ -53,6 +54,10 @@ pub enum Vendor {
     TeslaAuth,
     /// DIMO's login page (login.dimo.org), which sends the browser back with a user token.
     DimoLogin,
+    /// NHTSA's vPIC VIN decoder (keyless).
+    NhtsaVpic,
+    /// NHTSA's recalls and complaints API (keyless).
+    NhtsaApi,
 }
 
 impl Vendor {
@@ -71,6 +76,8 @@ impl Vendor {
         Vendor::DimoDeviceDefinitions,
         Vendor::TeslaAuth,
         Vendor::DimoLogin,
+        Vendor::NhtsaVpic,
+        Vendor::NhtsaApi,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +96,8 @@ impl Vendor {
             Vendor::DimoDeviceDefinitions => "dimo-device-definitions",
             Vendor::TeslaAuth => "tesla-auth",
             Vendor::DimoLogin => "dimo-login",
+            Vendor::NhtsaVpic => "nhtsa-vpic",
+            Vendor::NhtsaApi => "nhtsa-api",
         }
     }
 
@@ -111,6 +120,8 @@ impl Vendor {
             | Vendor::DimoDeviceDefinitions => "",
             Vendor::TeslaAuth => sign_in::TESLA_CLIENT_ID,
             Vendor::DimoLogin => sign_in::DIMO_CLIENT_ID,
+            // Keyless: NHTSA's services take no credential.
+            Vendor::NhtsaVpic | Vendor::NhtsaApi => "",
         }
     }
 }
@@ -183,6 +194,8 @@ pub struct SimState {
     vehicles: Mutex<Vec<SimVehicle>>,
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<Vec<Script>>,
+    /// While a test holds it, every answer waits (its request is recorded first).
+    hold: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// The simulated Tesla account: its tokens and which cars need signed commands.
@@ -251,6 +264,7 @@ impl Simulator {
             vehicles: Mutex::new(SimVehicle::garage()),
             requests: Mutex::new(Vec::new()),
             scripts: Mutex::new(Vec::new()),
+            hold: Arc::new(tokio::sync::RwLock::new(())),
         });
         let mut addresses = Vec::new();
         for (offset, vendor) in Vendor::ALL.iter().enumerate() {
@@ -274,6 +288,8 @@ impl Simulator {
                 Vendor::DimoDeviceDefinitions => dimo::device_definitions_router(),
                 Vendor::TeslaAuth => sign_in::tesla_router(),
                 Vendor::DimoLogin => sign_in::dimo_router(),
+                Vendor::NhtsaVpic => nhtsa::vpic_router(),
+                Vendor::NhtsaApi => nhtsa::api_router(),
             }
             .layer(middleware::from_fn_with_state(
                 (state.clone(), *vendor),
@@ -305,6 +321,11 @@ impl Simulator {
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.state.requests).clone()
+    }
+
+    /// Holds every answer until the returned guard is dropped: a test's call stays in flight.
+    pub async fn hold_answers(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.state.hold.clone().write_owned().await
     }
 
     pub fn clear_requests(&self) {
@@ -438,6 +459,7 @@ async fn record_and_script(
         })
     };
     lock(&state.requests).push(recorded);
+    let _released = state.hold.read().await;
     if let Some(script) = scripted {
         let mut headers = HeaderMap::new();
         for (name, value) in &script.headers {

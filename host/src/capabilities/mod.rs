@@ -12,6 +12,7 @@ pub mod progress;
 pub mod secrets;
 pub mod sign_in;
 pub mod state;
+pub mod wasi;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -84,6 +85,9 @@ pub struct CallState {
     pub panic_message: Option<String>,
     /// The plugin asked the client something that will be answered in a later request.
     pub input_required: bool,
+    /// The empty WASI of a component that imports it; see [`wasi`]. In a mutex only so that
+    /// the call state stays `Sync`: it is reached through `&mut` and never locked.
+    pub wasi: Option<std::sync::Mutex<wasi::EmptyWasi>>,
 }
 
 impl CallState {

@@ -44,26 +44,122 @@ struct Session {
     subscriptions: Subscriptions,
 }
 
+/// A registry with its tools as MCP lists them.
 #[derive(Clone)]
-pub struct CarportServer {
+struct Served {
     registry: Arc<Registry>,
     tools: Arc<Vec<Tool>>,
-    instructions: Arc<String>,
+}
+
+impl Served {
+    fn new(registry: Arc<Registry>) -> Served {
+        let tools = registry.tools.iter().map(mcp_tool).collect();
+        Served {
+            registry,
+            tools: Arc::new(tools),
+        }
+    }
+}
+
+/// What every session serves now. A reload swaps the registry whole: each request works on the
+/// registry it started with, so a call in flight finishes on the plugin it began on.
+pub struct Live {
+    served: std::sync::RwLock<Served>,
+    /// Initialised sessions, told when the lists change.
+    peers: Mutex<Vec<rmcp::Peer<RoleServer>>>,
+}
+
+impl Live {
+    pub fn registry(&self) -> Arc<Registry> {
+        self.served().registry
+    }
+
+    fn served(&self) -> Served {
+        self.served
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves `registry` from now on and tells every session whose lists changed.
+    pub async fn replace(&self, registry: Registry) {
+        let new = Served::new(Arc::new(registry));
+        let old = std::mem::replace(
+            &mut *self
+                .served
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            new.clone(),
+        );
+        let tools_changed = old.tools != new.tools;
+        let prompts_changed = names(&old.registry.prompts) != names(&new.registry.prompts);
+        let templates_changed = old.registry.templates.len() != new.registry.templates.len()
+            || old
+                .registry
+                .templates
+                .iter()
+                .zip(&new.registry.templates)
+                .any(|(a, b)| a.template.uri_template != b.template.uri_template);
+        if !(tools_changed || prompts_changed || templates_changed) {
+            return;
+        }
+        // Sessions whose transport closed stop being told.
+        let peers = {
+            let mut peers = self.peers.lock().expect("not poisoned");
+            peers.retain(|peer| !peer.is_transport_closed());
+            peers.clone()
+        };
+        for peer in peers {
+            let mut sent = Vec::new();
+            if tools_changed {
+                sent.push(peer.notify_tool_list_changed().await);
+            }
+            if prompts_changed {
+                sent.push(peer.notify_prompt_list_changed().await);
+            }
+            if templates_changed {
+                sent.push(peer.notify_resource_list_changed().await);
+            }
+            for error in sent.into_iter().filter_map(Result::err) {
+                tracing::debug!("list_changed not delivered: {error}");
+            }
+        }
+    }
+}
+
+fn names(prompts: &[crate::runtime::PromptEntry]) -> Vec<&str> {
+    prompts
+        .iter()
+        .map(|entry| entry.exposed_name.as_str())
+        .collect()
+}
+
+#[derive(Clone)]
+pub struct CarportServer {
+    live: Arc<Live>,
     seal: Arc<StateSeal>,
     session: Arc<Session>,
 }
 
 impl CarportServer {
     pub fn new(registry: Arc<Registry>) -> CarportServer {
-        let tools = registry.tools.iter().map(mcp_tool).collect();
-        let instructions = instructions(&registry);
         CarportServer {
-            registry,
-            tools: Arc::new(tools),
-            instructions: Arc::new(instructions),
+            live: Arc::new(Live {
+                served: std::sync::RwLock::new(Served::new(registry)),
+                peers: Mutex::new(Vec::new()),
+            }),
             seal: Arc::new(StateSeal::new()),
             session: Arc::new(Session::default()),
         }
+    }
+
+    /// The handle a watcher swaps registries through.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.clone()
+    }
+
+    fn registry(&self) -> Arc<Registry> {
+        self.live.registry()
     }
 
     /// The same server for another MCP session (streamable HTTP has one per client).
@@ -287,8 +383,11 @@ impl ServerHandler for CarportServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
+            .enable_tool_list_changed()
             .enable_prompts()
+            .enable_prompts_list_changed()
             .enable_resources()
+            .enable_resources_list_changed()
             .enable_resources_subscribe()
             .enable_completions()
             .enable_logging()
@@ -297,7 +396,7 @@ impl ServerHandler for CarportServer {
             .with_server_info(
                 Implementation::new("carport", env!("CARGO_PKG_VERSION")).with_title("carport"),
             )
-            .with_instructions(self.instructions.as_str())
+            .with_instructions(instructions(&self.registry()))
     }
 
     async fn list_tools(
@@ -305,13 +404,20 @@ impl ServerHandler for CarportServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone())
-            .with_ttl_ms(CATALOGUE_TTL_MS)
-            .with_cache_scope(CacheScope::Public))
+        Ok(
+            ListToolsResult::with_all_items(self.live.served().tools.as_ref().clone())
+                .with_ttl_ms(CATALOGUE_TTL_MS)
+                .with_cache_scope(CacheScope::Public),
+        )
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|tool| tool.name == name).cloned()
+        self.live
+            .served()
+            .tools
+            .iter()
+            .find(|tool| tool.name == name)
+            .cloned()
     }
 
     async fn call_tool(
@@ -319,9 +425,10 @@ impl ServerHandler for CarportServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(entry) = self.registry.tool(&request.name) else {
+        let registry = self.registry();
+        let Some(entry) = registry.tool(&request.name) else {
             return Err(McpError::invalid_params(
-                self.registry.unavailable(&request.name).to_string(),
+                registry.unavailable(&request.name).to_string(),
                 None,
             ));
         };
@@ -335,7 +442,7 @@ impl ServerHandler for CarportServer {
         )?;
         let call_link = client.call_link(&context);
         let outcome = tokio::select! {
-            outcome = self.registry.call(&request.name, arguments, call_link) => outcome,
+            outcome = registry.call(&request.name, arguments, call_link) => outcome,
             () = context.ct.cancelled() => {
                 return Err(McpError::internal_error("the client cancelled the call", None));
             }
@@ -353,7 +460,7 @@ impl ServerHandler for CarportServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let prompts = self
-            .registry
+            .registry()
             .prompts
             .iter()
             .map(|entry| {
@@ -408,7 +515,7 @@ impl ServerHandler for CarportServer {
         )?;
         let call_link = client.call_link(&context);
         let outcome = self
-            .registry
+            .registry()
             .get_prompt(&request.name, arguments, call_link)
             .await;
         let link = client.finish().await;
@@ -436,7 +543,7 @@ impl ServerHandler for CarportServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let resources = self
-            .registry
+            .registry()
             .list_resources()
             .await
             .into_iter()
@@ -462,7 +569,7 @@ impl ServerHandler for CarportServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         let templates = self
-            .registry
+            .registry()
             .templates
             .iter()
             .map(|entry| {
@@ -495,7 +602,7 @@ impl ServerHandler for CarportServer {
             request.request_state.as_deref(),
         )?;
         let call_link = client.call_link(&context);
-        let outcome = self.registry.read_resource(&request.uri, call_link).await;
+        let outcome = self.registry().read_resource(&request.uri, call_link).await;
         let link = client.finish().await;
         match outcome {
             Ok(contents) if !contents.is_empty() => {
@@ -530,11 +637,7 @@ impl ServerHandler for CarportServer {
     ) -> Result<(), McpError> {
         self.session
             .subscriptions
-            .subscribe(
-                self.registry.clone(),
-                request.uri,
-                Notify::Peer(context.peer),
-            )
+            .subscribe(self.registry(), request.uri, Notify::Peer(context.peer))
             .map_err(|reason| McpError::invalid_params(reason, None))
     }
 
@@ -559,7 +662,7 @@ impl ServerHandler for CarportServer {
             .resource_subscriptions
             .iter()
             .flatten()
-            .filter(|uri| self.registry.resource_plugin(uri).is_ok())
+            .filter(|uri| self.registry().resource_plugin(uri).is_ok())
             .cloned()
             .collect();
         let mut accepted = SubscriptionFilter::new();
@@ -571,8 +674,7 @@ impl ServerHandler for CarportServer {
         let subscriptions = Subscriptions::default();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
             let notify = Notify::Listen(context.sink().clone());
-            if let Err(reason) = subscriptions.subscribe(self.registry.clone(), uri.clone(), notify)
-            {
+            if let Err(reason) = subscriptions.subscribe(self.registry(), uri.clone(), notify) {
                 tracing::debug!("subscription to {uri} not started: {reason}");
             }
         }
@@ -604,7 +706,7 @@ impl ServerHandler for CarportServer {
             .into_iter()
             .collect();
         let completion = self
-            .registry
+            .registry()
             .complete(CompletionRequest {
                 reference,
                 argument_name: request.argument.name,
@@ -618,6 +720,14 @@ impl ServerHandler for CarportServer {
         info.total = completion.total;
         info.has_more = Some(completion.has_more);
         Ok(CompleteResult::new(info))
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.live
+            .peers
+            .lock()
+            .expect("not poisoned")
+            .push(context.peer);
     }
 
     async fn set_level(

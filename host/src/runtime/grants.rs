@@ -103,3 +103,30 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
         ethereum_keys: SigningKeys::new(plugin.ethereum_keys.iter().cloned()),
     })
 }
+
+/// What plugins.toml grants a plugin, one capability a line, for `carport plugins`.
+pub fn summary(plugin: &PluginConfig) -> Vec<String> {
+    let mut lines: Vec<String> = plugin
+        .allow
+        .iter()
+        .map(|entry| format!("network {entry}"))
+        .collect();
+    lines.extend(plugin.secrets.iter().map(|(name, secret)| {
+        let how = match secret.readable {
+            true => "readable",
+            false => "attached by the host",
+        };
+        format!("secret {name} ({how})")
+    }));
+    lines.extend(plugin.oauth.keys().map(|name| format!("oauth {name}")));
+    for (granted, name) in [
+        (plugin.elicitation, "elicitation"),
+        (plugin.sampling, "sampling"),
+        (plugin.roots, "roots"),
+    ] {
+        if granted {
+            lines.push(format!("client {name}"));
+        }
+    }
+    lines
+}

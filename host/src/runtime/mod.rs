@@ -8,7 +8,8 @@ pub mod grants;
 pub mod limits;
 pub mod plugin;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,8 @@ use wasmtime::{Config as EngineConfig, Engine};
 
 use crate::capabilities::{
     self, CallContext, CallState, Completion, CompletionReference, CompletionRequest, Output,
-    PluginPre, PromptResult, ResourceContents, ResourceInfo, ResourceTemplate, ToolMode,
+    PluginInfo, PluginPre, PromptResult, ResourceContents, ResourceInfo, ResourceTemplate,
+    ToolMode,
 };
 use crate::config::{self, Config, PluginConfig};
 use cache::ComponentCache;
@@ -38,6 +40,8 @@ const WIT_VERSION: &str = "0.2.0";
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
+    /// The same world plus an empty WASI, for components whose toolchain imports WASI.
+    wasi_linker: Linker<CallState>,
 }
 
 impl Runtime {
@@ -48,6 +52,8 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
+        let mut wasi_linker = linker.clone();
+        capabilities::wasi::add_to_linker(&mut wasi_linker)?;
         // A plain thread, not a tokio task: spinning guests may occupy every runtime worker.
         let ticking = engine.weak();
         std::thread::Builder::new()
@@ -59,26 +65,68 @@ impl Runtime {
                     std::thread::sleep(EPOCH_TICK);
                 }
             })?;
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            linker,
+            wasi_linker,
+        })
+    }
+}
+
+impl Runtime {
+    /// Links a component against carport's world, explaining a component built for another.
+    pub(crate) fn link(&self, component: &Component) -> Result<PluginPre<CallState>> {
+        let world = format!("{WIT_PACKAGE}/plugin@{WIT_VERSION}");
+        let foreign_version = component
+            .component_type()
+            .imports(&self.engine)
+            .filter_map(|(name, _)| {
+                let rest = name.strip_prefix(WIT_PACKAGE)?;
+                let version = rest.rsplit_once('@')?.1;
+                (version != WIT_VERSION).then(|| version.to_string())
+            })
+            .next();
+        if let Some(version) = foreign_version {
+            bail!(
+                "it was built for carport's world {WIT_PACKAGE}@{version}, and this carport \
+                 loads only {world}: rebuild it against wit/provider.wit"
+            );
+        }
+        let imports_wasi = capabilities::wasi::imported_by(
+            component
+                .component_type()
+                .imports(&self.engine)
+                .map(|(name, _)| name.to_string()),
+        );
+        let linker = match imports_wasi {
+            true => &self.wasi_linker,
+            false => &self.linker,
+        };
+        let instance_pre = linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("it does not fit carport's world {world}"))?;
+        PluginPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("it does not export carport's world {world}"))
     }
 }
 
 /// A plugin's component, checked against its pin and compiled (or taken from the cache).
 struct Compiled {
-    path: std::path::PathBuf,
+    path: PathBuf,
     digest: String,
     component: Component,
     started: Instant,
 }
 
-fn compile(
+/// The component's bytes and digest, refused when plugins.toml pins another digest.
+fn read_pinned(
     id: &str,
-    path: &std::path::Path,
+    path: &Path,
     pinned: Option<&str>,
-    engine: &Engine,
-    cache: &ComponentCache,
-) -> Result<Compiled> {
-    let started = Instant::now();
+    drop_in: bool,
+) -> Result<(Vec<u8>, String)> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read its component {}", path.display()))?;
     let digest = hex::encode(Sha256::digest(&bytes));
@@ -87,10 +135,27 @@ fn compile(
     {
         bail!(
             "{} has sha256 {digest}, but plugins.toml pins {pinned}; install the pinned \
-             build or update `sha256` under [plugins.{id}]",
-            path.display()
+             build or update `sha256` under [plugins.{id}]{}",
+            path.display(),
+            match drop_in {
+                true => format!(" (`carport grant {id}` shows the request and pins this one)"),
+                false => String::new(),
+            }
         );
     }
+    Ok((bytes, digest))
+}
+
+fn compile(
+    id: &str,
+    path: &Path,
+    pinned: Option<&str>,
+    drop_in: bool,
+    engine: &Engine,
+    cache: &ComponentCache,
+) -> Result<Compiled> {
+    let started = Instant::now();
+    let (bytes, digest) = read_pinned(id, path, pinned, drop_in)?;
     let component = cache
         .load(engine, &digest, &bytes)
         .with_context(|| format!("{} is not a usable component", path.display()))?;
@@ -108,9 +173,36 @@ pub struct TemplateEntry {
     pub template: ResourceTemplate,
 }
 
-/// Every loaded plugin and what it offers, plus what failed to load.
+/// One plugins.toml entry as loaded: a reload keeps it while the entry and the component's
+/// digest stay the same, so its grants (token caches included) and compiled code live on.
+struct Loaded {
+    id: String,
+    config: PluginConfig,
+    plugin: Arc<LoadedPlugin>,
+    info: PluginInfo,
+}
+
+/// What became of one plugin, for `carport plugins`.
+#[derive(Debug, Clone)]
+pub struct PluginReport {
+    pub id: String,
+    /// `plugins.toml` or `drop-in`.
+    pub source: &'static str,
+    pub version: String,
+    pub digest: String,
+    /// What plugins.toml grants it, one capability a line.
+    pub grants: Vec<String>,
+    pub tools: usize,
+    pub problems: Vec<String>,
+}
+
+/// Every loaded plugin and what it offers, plus what failed to load. A registry never changes;
+/// a reload (a drop-in added, replaced or removed) builds a new one that shares what did not
+/// change, and calls in flight finish on the plugin they started with.
 pub struct Registry {
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
+    cache: Arc<ComponentCache>,
+    loaded: Vec<Arc<Loaded>>,
     pub plugins: Vec<Arc<LoadedPlugin>>,
     pub tools: Vec<ToolEntry>,
     pub prompts: Vec<PromptEntry>,
@@ -120,16 +212,43 @@ pub struct Registry {
     pub problems: Vec<String>,
     /// Tools that plugins.toml does not serve: exposed name, and the plugin's table.
     disabled: HashMap<String, String>,
+    /// The plugins whose resource scheme is theirs alone, in load order.
+    resource_plugins: Vec<Arc<LoadedPlugin>>,
+    /// Each enabled entry and each drop-in awaiting a grant, in plugins.toml order.
+    pub reports: Vec<PluginReport>,
 }
 
 impl Registry {
     /// Loads every enabled plugin of `config`. A plugin that fails is reported in `problems`
     /// and skipped; the others still load.
     pub async fn load(config: &Config) -> Result<Registry> {
-        let runtime = Runtime::new()?;
-        let cache = ComponentCache::new(&runtime.engine, &config.cache_dir());
+        let runtime = Arc::new(Runtime::new()?);
+        let cache = Arc::new(ComponentCache::new(&runtime.engine, &config.cache_dir()));
+        Ok(Registry::assemble(runtime, cache, config, &[]).await)
+    }
+
+    /// A registry for `config` that keeps every plugin of this one whose entry and component
+    /// are unchanged, and loads the rest afresh.
+    pub async fn reload(&self, config: &Config) -> Registry {
+        Registry::assemble(
+            self.runtime.clone(),
+            self.cache.clone(),
+            config,
+            &self.loaded,
+        )
+        .await
+    }
+
+    async fn assemble(
+        runtime: Arc<Runtime>,
+        cache: Arc<ComponentCache>,
+        config: &Config,
+        previous: &[Arc<Loaded>],
+    ) -> Registry {
         let mut registry = Registry {
             runtime,
+            cache,
+            loaded: Vec::new(),
             plugins: Vec::new(),
             tools: Vec::new(),
             prompts: Vec::new(),
@@ -137,6 +256,8 @@ impl Registry {
             tool_index: HashMap::new(),
             problems: Vec::new(),
             disabled: HashMap::new(),
+            resource_plugins: Vec::new(),
+            reports: Vec::new(),
         };
         let enabled: Vec<(&String, &PluginConfig)> = config
             .plugins
@@ -144,37 +265,97 @@ impl Registry {
             .filter(|(_, plugin)| plugin.enabled)
             .collect();
         // Compiling is the slow part of a cold start; the plugins compile side by side.
-        let cache = Arc::new(cache);
-        let compiling: Vec<_> = enabled
+        let preparing: Vec<_> = enabled
             .iter()
             .map(|(id, plugin_config)| {
-                let path = config.resolve(&plugin_config.component);
+                let path = config.component_path(id, plugin_config);
                 let pinned = plugin_config.sha256.clone();
+                let drop_in = plugin_config.source == config::PluginSource::DropIn;
+                let kept = previous
+                    .iter()
+                    .find(|loaded| loaded.id == **id && loaded.config == **plugin_config)
+                    .cloned();
                 let (id, engine, cache) = (
                     id.to_string(),
                     registry.runtime.engine.clone(),
-                    cache.clone(),
+                    registry.cache.clone(),
                 );
                 tokio::task::spawn_blocking(move || {
-                    compile(&id, &path, pinned.as_deref(), &engine, &cache)
+                    if let Some(kept) = kept
+                        && read_pinned(&id, &path, pinned.as_deref(), drop_in)
+                            .is_ok_and(|(_, digest)| digest == kept.plugin.digest)
+                    {
+                        return Ok(Err(kept));
+                    }
+                    compile(&id, &path, pinned.as_deref(), drop_in, &engine, &cache).map(Ok)
                 })
             })
             .collect();
-        for ((id, plugin_config), compiled) in enabled.into_iter().zip(compiling) {
-            let loaded = match compiled.await {
-                Ok(Ok(compiled)) => {
-                    registry
-                        .load_plugin(config, &cache, id, plugin_config, compiled)
-                        .await
-                }
+        for ((id, plugin_config), prepared) in enabled.into_iter().zip(preparing) {
+            let loaded = match prepared.await {
+                Ok(Ok(Err(kept))) => Ok(kept),
+                Ok(Ok(Ok(compiled))) => registry
+                    .instantiate(config, id, plugin_config, compiled)
+                    .await
+                    .map(Arc::new),
                 Ok(Err(error)) => Err(error),
                 Err(panicked) => Err(anyhow::anyhow!("compiling it failed: {panicked}")),
             };
-            if let Err(error) = loaded {
+            let problems_before = registry.problems.len();
+            let registered = loaded.and_then(|loaded| registry.register(loaded));
+            if let Err(error) = &registered {
                 let problem = format!("plugin `{id}` was not loaded: {error:#}");
                 tracing::error!("{problem}");
                 registry.problems.push(problem);
             }
+            let plugin = registered.ok();
+            registry.reports.push(PluginReport {
+                id: id.clone(),
+                source: match plugin_config.source {
+                    config::PluginSource::File => "plugins.toml",
+                    config::PluginSource::DropIn => "drop-in",
+                },
+                version: plugin
+                    .as_ref()
+                    .map(|p| p.version.clone())
+                    .unwrap_or_default(),
+                digest: plugin
+                    .as_ref()
+                    .map(|p| p.digest.clone())
+                    .unwrap_or_default(),
+                grants: grants::summary(plugin_config),
+                tools: plugin.as_ref().map_or(0, |plugin| {
+                    registry
+                        .tools
+                        .iter()
+                        .filter(|entry| Arc::ptr_eq(&entry.plugin, plugin))
+                        .count()
+                }),
+                problems: registry.problems[problems_before..].to_vec(),
+            });
+        }
+        for drop_in in crate::drop_in::awaiting_grant(config) {
+            let problem = match config.plugins.contains_key(&drop_in.id) {
+                true => format!(
+                    "not loaded: [plugins.{}] in plugins.toml names another component",
+                    drop_in.id
+                ),
+                false => format!(
+                    "awaiting a grant: nothing it asks for is granted until `carport grant {}` \
+                     writes its entry in plugins.toml",
+                    drop_in.id
+                ),
+            };
+            tracing::info!("drop-in {}: {problem}", drop_in.component.display());
+            registry.reports.push(PluginReport {
+                id: drop_in.id,
+                source: "drop-in",
+                version: String::new(),
+                digest: crate::drop_in::sha256_of(&drop_in.component).unwrap_or_default(),
+                grants: Vec::new(),
+                tools: 0,
+                problems: vec![problem],
+            });
         }
         registry
             .tools
@@ -188,17 +369,17 @@ impl Registry {
             .enumerate()
             .map(|(position, entry)| (entry.exposed_name.clone(), position))
             .collect();
-        Ok(registry)
+        registry
     }
 
-    async fn load_plugin(
-        &mut self,
+    /// Links, grants and describes a freshly compiled plugin.
+    async fn instantiate(
+        &self,
         config: &Config,
-        cache: &ComponentCache,
         id: &str,
         plugin_config: &PluginConfig,
         compiled: Compiled,
-    ) -> Result<()> {
+    ) -> Result<Loaded> {
         let Compiled {
             path,
             digest,
@@ -206,6 +387,7 @@ impl Registry {
             started,
         } = compiled;
         let pre = self
+            .runtime
             .link(&component)
             .with_context(|| format!("{} cannot be loaded", path.display()))?;
         let context = CallContext {
@@ -242,14 +424,15 @@ impl Registry {
         let context_key = hex::encode(Sha256::digest(
             serde_json::to_vec(&plugin.context).expect("settings serialise"),
         ));
-        let info = match cache.description(&plugin.digest, &context_key) {
+        let info = match self.cache.description(&plugin.digest, &context_key) {
             Some(info) => info,
             None => {
                 let info = plugin
                     .describe(DESCRIBE_TIMEOUT)
                     .await
                     .map_err(|error| anyhow::anyhow!("describe failed: {error}"))?;
-                cache.store_description(&plugin.digest, &context_key, &info);
+                self.cache
+                    .store_description(&plugin.digest, &context_key, &info);
                 tracing::info!(
                     "described plugin `{id}`; the description is cached for the next start"
                 );
@@ -263,37 +446,44 @@ impl Registry {
                 info.id
             );
         }
-        // Two plugins of one scheme (say two Tessie accounts) cannot both own its URIs: the
-        // later one keeps its tools and prompts, and its resources are reported unserved.
-        let mut resource_scheme = info.resource_scheme;
-        let mut templates = info.resource_templates;
-        if let Some(other) = self
-            .plugins
-            .iter()
-            .find(|other| !resource_scheme.is_empty() && other.resource_scheme == resource_scheme)
-        {
-            self.problems.push(format!(
-                "resources of plugin `{id}` are not served: their URI scheme `{resource_scheme}:` \
-                 belongs to plugin `{}`",
-                other.id
-            ));
-            resource_scheme.clear();
-            templates.clear();
-        }
         plugin.version = catalogue::one_line(&info.version, catalogue::MAX_VERSION_CHARS);
         plugin.summary = catalogue::one_line(&info.summary, catalogue::MAX_SUMMARY_CHARS);
-        plugin.resource_scheme = resource_scheme;
-        let plugin = Arc::new(plugin);
+        plugin.resource_scheme = info.resource_scheme.clone();
+        // The digest is what `sha256` in plugins.toml pins.
+        tracing::info!(
+            "loaded plugin `{id}` {} ({} tools, {} prompts, sha256 {}) in {:?}",
+            plugin.version,
+            info.tools.len(),
+            info.prompts.len(),
+            plugin.digest,
+            started.elapsed()
+        );
+        Ok(Loaded {
+            id: id.to_string(),
+            config: plugin_config.clone(),
+            plugin: Arc::new(plugin),
+            info,
+        })
+    }
 
+    /// Serves what a loaded plugin offers, unless its names collide with those served already.
+    fn register(&mut self, loaded: Arc<Loaded>) -> Result<Arc<LoadedPlugin>> {
+        let Loaded {
+            id,
+            config: plugin_config,
+            plugin,
+            info,
+        } = loaded.as_ref();
         let prefix = plugin_config.prefix_names;
         let mut tools = Vec::new();
-        for tool in info.tools {
+        let mut disabled = Vec::new();
+        for tool in &info.tools {
             let exposed = catalogue::exposed_name(id, prefix, &tool.name);
             if !plugin_config.serves(&tool.name) {
-                self.disabled.insert(exposed, format!("[plugins.{id}]"));
+                disabled.push(exposed);
                 continue;
             }
-            match ToolEntry::new(plugin.clone(), exposed, tool) {
+            match ToolEntry::new(plugin.clone(), exposed, tool.clone()) {
                 Ok(entry) => tools.push(entry),
                 Err(problem) => {
                     tracing::error!("{problem}");
@@ -302,70 +492,53 @@ impl Registry {
             }
         }
         let mut prompts = Vec::new();
-        for prompt in info.prompts {
+        for prompt in &info.prompts {
             let exposed = catalogue::exposed_name(id, prefix, &prompt.name);
-            match PromptEntry::new(plugin.clone(), exposed, prompt) {
+            match PromptEntry::new(plugin.clone(), exposed, prompt.clone()) {
                 Ok(entry) => prompts.push(entry),
                 Err(problem) => self.problems.push(problem),
             }
         }
         self.refuse_name_collisions(&tools, &prompts)?;
-        for template in templates {
-            if !plugin.owns_uri(&template.uri_template) {
-                self.problems.push(format!(
-                    "resource template {} of plugin `{id}` skipped: it is outside the plugin's \
-                     scheme `{}:`",
-                    template.uri_template, plugin.resource_scheme
-                ));
-                continue;
+        // Two plugins of one scheme (say two Tessie accounts) cannot both own its URIs: the
+        // later one keeps its tools and prompts, and its resources are reported unserved.
+        let scheme = &plugin.resource_scheme;
+        if let Some(other) = self
+            .resource_plugins
+            .iter()
+            .find(|other| !scheme.is_empty() && other.resource_scheme == *scheme)
+        {
+            self.problems.push(format!(
+                "resources of plugin `{id}` are not served: their URI scheme `{scheme}:` \
+                 belongs to plugin `{}`",
+                other.id
+            ));
+        } else if !scheme.is_empty() {
+            self.resource_plugins.push(plugin.clone());
+            for template in &info.resource_templates {
+                if !plugin.owns_uri(&template.uri_template) {
+                    self.problems.push(format!(
+                        "resource template {} of plugin `{id}` skipped: it is outside the \
+                         plugin's scheme `{scheme}:`",
+                        template.uri_template
+                    ));
+                    continue;
+                }
+                self.templates.push(TemplateEntry {
+                    plugin: plugin.clone(),
+                    template: template.clone(),
+                });
             }
-            self.templates.push(TemplateEntry {
-                plugin: plugin.clone(),
-                template,
-            });
         }
-        // The digest is what `sha256` in plugins.toml pins.
-        tracing::info!(
-            "loaded plugin `{id}` {} ({} tools, {} prompts, sha256 {}) in {:?}",
-            plugin.version,
-            tools.len(),
-            prompts.len(),
-            plugin.digest,
-            started.elapsed()
-        );
+        for exposed in disabled {
+            self.disabled.insert(exposed, format!("[plugins.{id}]"));
+        }
         self.tools.extend(tools);
         self.prompts.extend(prompts);
-        self.plugins.push(plugin);
-        Ok(())
-    }
-
-    /// Links a component against carport's world, explaining a component built for another.
-    fn link(&self, component: &Component) -> Result<PluginPre<CallState>> {
-        let world = format!("{WIT_PACKAGE}/plugin@{WIT_VERSION}");
-        let foreign_version = component
-            .component_type()
-            .imports(&self.runtime.engine)
-            .filter_map(|(name, _)| {
-                let rest = name.strip_prefix(WIT_PACKAGE)?;
-                let version = rest.rsplit_once('@')?.1;
-                (version != WIT_VERSION).then(|| version.to_string())
-            })
-            .next();
-        if let Some(version) = foreign_version {
-            bail!(
-                "it was built for carport's world {WIT_PACKAGE}@{version}, and this carport \
-                 loads only {world}: rebuild it against wit/provider.wit"
-            );
-        }
-        let instance_pre = self
-            .runtime
-            .linker
-            .instantiate_pre(component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("it does not fit carport's world {world}"))?;
-        PluginPre::new(instance_pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("it does not export carport's world {world}"))
+        self.plugins.push(plugin.clone());
+        let plugin = plugin.clone();
+        self.loaded.push(loaded);
+        Ok(plugin)
     }
 
     /// A plugin whose tool or prompt names are already served is refused whole: serving half
@@ -404,6 +577,14 @@ impl Registry {
         Ok(())
     }
 
+    /// What a loaded plugin said about itself.
+    pub fn description(&self, id: &str) -> Option<&PluginInfo> {
+        self.loaded
+            .iter()
+            .find(|loaded| loaded.id == id)
+            .map(|loaded| &loaded.info)
+    }
+
     /// Why a name that is not served is not: turned off by configuration, or unknown.
     pub fn unavailable(&self, exposed_name: &str) -> CallError {
         match self.disabled.get(exposed_name) {
@@ -429,7 +610,7 @@ impl Registry {
 
     /// The plugin whose scheme `uri` has.
     pub fn resource_plugin(&self, uri: &str) -> Result<&Arc<LoadedPlugin>, CallError> {
-        self.plugins
+        self.resource_plugins
             .iter()
             .find(|plugin| plugin.owns_uri(uri))
             .ok_or_else(|| CallError::UnknownResource(uri.to_string()))
@@ -465,11 +646,7 @@ impl Registry {
     /// so one broken vendor does not hide the others' cars.
     pub async fn list_resources(&self) -> Vec<ResourceInfo> {
         let mut resources = Vec::new();
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|plugin| !plugin.resource_scheme.is_empty())
-        {
+        for plugin in &self.resource_plugins {
             match plugin.list_resources().await {
                 Ok(listed) => resources.extend(
                     listed
@@ -531,4 +708,70 @@ impl Registry {
         completion.values.truncate(100);
         Ok(completion)
     }
+}
+
+/// What `carport inspect` shows of a component before anyone grants it anything.
+pub struct Inspection {
+    pub digest: String,
+    /// The carport world it exports, e.g. `carport:provider/plugin@0.2.0`.
+    pub world: Option<String>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    /// What `describe` returned in a sandbox granted nothing, or why it could not run.
+    pub description: std::result::Result<PluginInfo, String>,
+}
+
+/// Compiles `file` and runs its `describe` with no network, no secrets and no client, with
+/// the settings its manifest proposes.
+pub async fn inspect(file: &Path, settings: &BTreeMap<String, String>) -> Result<Inspection> {
+    let id = file
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .filter(|stem| config::valid_plugin_id(stem))
+        .unwrap_or("inspected")
+        .to_string();
+    let scratch = std::env::temp_dir().join(format!("carport-inspect-{}", std::process::id()));
+    let mut config = Config::parse(
+        &format!("[plugins.{id}]\ncomponent = \"component.wasm\"\n"),
+        Path::new("."),
+    )?;
+    config.carport.data_dir = Some(scratch.clone());
+    let entry = config.plugins.get_mut(&id).expect("just parsed");
+    entry.component = std::path::absolute(file)?;
+    entry.settings = settings.clone();
+
+    let runtime = Runtime::new()?;
+    let cache = ComponentCache::new(&runtime.engine, &config.cache_dir());
+    let (bytes, digest) = read_pinned(&id, file, None, false)?;
+    let component = {
+        let (engine, digest) = (runtime.engine.clone(), digest.clone());
+        tokio::task::spawn_blocking(move || cache.load(&engine, &digest, &bytes)).await??
+    };
+    let component_type = component.component_type();
+    let imports: Vec<String> = component_type
+        .imports(&runtime.engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let exports: Vec<String> = component_type
+        .exports(&runtime.engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let world = exports.iter().find_map(|name| {
+        let version = name.strip_prefix(&format!("{WIT_PACKAGE}/provider@"))?;
+        Some(format!("{WIT_PACKAGE}/plugin@{version}"))
+    });
+    let registry = Registry::load(&config).await?;
+    let description = match registry.description(&id) {
+        Some(info) => Ok(info.clone()),
+        None => Err(registry.problems.join("; ")),
+    };
+    drop(registry);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(Inspection {
+        digest,
+        world,
+        imports,
+        exports,
+        description,
+    })
 }

@@ -22,6 +22,8 @@ use crate::capabilities::{
 
 /// How long a tool call waits for one of its plugin's `max_concurrent_calls` to end.
 const PERMIT_WAIT: Duration = Duration::from_secs(1);
+/// How long past its deadline a call's host-side wait may run before the call is dropped.
+const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
 /// Where a call's progress reports, log messages and questions go: the request's client.
 #[derive(Default)]
@@ -56,10 +58,14 @@ macro_rules! invoke {
         let plugin: &LoadedPlugin = $plugin;
         let timeout: Duration = $timeout;
         let (mut store, instance) = plugin.instantiate(timeout, $link).await?;
+        // Epoch interruption stops guest code; a host wait the guest started (a WASI poll)
+        // ends here, with the call's deadline and a little grace for the guest to return.
         let outcome = {
             let $store = &mut store;
             let $exports = instance.carport_provider_provider();
-            $call.await
+            tokio::time::timeout(timeout + DEADLINE_GRACE, $call)
+                .await
+                .unwrap_or_else(|_| Err(wasmtime::Error::from(Trap::Interrupt)))
         };
         match outcome {
             Ok(Ok(value)) => Ok(value),
@@ -180,6 +186,7 @@ impl LoadedPlugin {
             client: link.client,
             panic_message: None,
             input_required: false,
+            wasi: None,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
