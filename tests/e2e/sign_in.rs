@@ -138,6 +138,8 @@ pub async fn click_through(link: &str, button: &str) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
     let config = BrowserConfig::builder()
         .chrome_executable(chromium())
+        // Chromium's first start on a busy 2-core machine takes longer than the default 20 s.
+        .launch_timeout(std::time::Duration::from_secs(90))
         .no_sandbox()
         .user_data_dir(profile.path())
         // Only loopback: no name resolves, and Chromium's own services stay off.
