@@ -272,6 +272,9 @@ fn default_max_response_bytes() -> u64 {
 fn default_memory_mib() -> u64 {
     DEFAULT_MEMORY_MIB
 }
+/// Plugin calls alive at once, across all plugins: the runtime's pools are sized for it.
+pub const MAX_CONCURRENT_CALLS: u32 = 192;
+
 fn default_max_concurrent_calls() -> u32 {
     DEFAULT_MAX_CONCURRENT_CALLS
 }
@@ -466,6 +469,19 @@ impl Config {
                      max_concurrent_calls and max_result_bytes must be above zero"
                 );
             }
+        }
+        let concurrent: u64 = self
+            .plugins
+            .values()
+            .filter(|plugin| plugin.enabled)
+            .map(|plugin| u64::from(plugin.max_concurrent_calls))
+            .sum();
+        if concurrent > u64::from(MAX_CONCURRENT_CALLS) {
+            bail!(
+                "the enabled plugins' max_concurrent_calls add up to {concurrent}, and carport \
+                 runs at most {MAX_CONCURRENT_CALLS} plugin calls at once (each needs a stack \
+                 from its pool): lower max_concurrent_calls in the [plugins.<id>] tables"
+            );
         }
         Ok(())
     }

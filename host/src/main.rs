@@ -52,6 +52,13 @@ enum Command {
         port: u16,
         #[arg(long, default_value_t = 2000)]
         wake_delay_ms: u64,
+        /// Also write the demo's plugins.toml for this simulator here (its tokens and keys in
+        /// a `carport-data` folder beside it), for `carport serve --config`.
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+        /// Folder with the built components the written configuration names.
+        #[arg(long)]
+        components: Option<PathBuf>,
     },
     /// Sign in to a plugin's vendor in the browser ([plugins.<id>.sign_in]) and store the result.
     Login {
@@ -178,12 +185,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulator {
             port,
             wake_delay_ms,
+            write_config,
+            components,
         } => {
             let simulator = Simulator::start(SimOptions {
                 wake_delay: Duration::from_millis(wake_delay_ms),
                 base_port: port,
             })
             .await?;
+            if let Some(path) = write_config {
+                // The configuration is read from elsewhere: its paths must not be relative.
+                let components = std::path::absolute(carport::demo::components_dir(components)?)?;
+                let data_dir = std::path::absolute(&path)?
+                    .parent()
+                    .map(|folder| folder.join("carport-data"))
+                    .unwrap_or_else(|| PathBuf::from("carport-data"));
+                let text = carport::demo::config_text(&simulator, &components, &data_dir)?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                tracing::info!("wrote {} for this simulator", path.display());
+            }
             for vendor in Vendor::ALL {
                 tracing::info!(
                     "{}: {} (bearer token {:?})",

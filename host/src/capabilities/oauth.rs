@@ -31,7 +31,9 @@ pub struct OAuthGrant {
     refresh_token_secret: Option<String>,
     scope: Option<String>,
     audience: Option<String>,
-    client: reqwest::Client,
+    /// Built at the first token request: a TLS client loads the system's root certificates,
+    /// milliseconds that every start would otherwise pay for each grant.
+    client: std::sync::OnceLock<reqwest::Client>,
     current: Mutex<Option<AccessToken>>,
     /// Where the host may attach the access token.
     pub origins: CredentialScope,
@@ -76,12 +78,7 @@ impl OAuthGrant {
             refresh_token_secret: config.refresh_token.clone(),
             scope: config.scope.clone(),
             audience: config.audience.clone(),
-            client: reqwest::Client::builder()
-                .user_agent(concat!("carport/", env!("CARGO_PKG_VERSION")))
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .timeout(TOKEN_TIMEOUT)
-                .build()?,
+            client: std::sync::OnceLock::new(),
             current: Mutex::new(None),
             origins: scope,
         })
@@ -212,8 +209,20 @@ impl OAuthGrant {
         remedy: String,
     ) -> Result<TokenAnswer, Error> {
         let table = format!("[plugins.{}.oauth.{}]", self.plugin_id, self.name);
-        let response = self
-            .client
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => {
+                let built = reqwest::Client::builder()
+                    .user_agent(concat!("carport/", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .timeout(TOKEN_TIMEOUT)
+                    .build()
+                    .map_err(|error| Error::Transport(format!("no HTTP client: {error}")))?;
+                self.client.get_or_init(|| built)
+            }
+        };
+        let response = client
             .post(self.token_url.clone())
             .form(form)
             .send()

@@ -27,8 +27,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::capabilities::{CompletionReference, CompletionRequest, Output};
-use crate::runtime::{CallError, CallLink, Registry, ToolEntry};
+use crate::capabilities::{CompletionReference, CompletionRequest};
+use crate::runtime::{Answer, CallError, CallLink, Registry, ToolEntry};
 use client_link::{LogSink, McpClientLink, StateSeal};
 use subscriptions::{Notify, Subscriptions};
 
@@ -751,27 +751,13 @@ fn protocol_error(error: CallError, uri: Option<&str>) -> McpError {
     }
 }
 
-fn to_result(entry: &ToolEntry, outcome: Result<Output, CallError>) -> CallToolResult {
+fn to_result(entry: &ToolEntry, outcome: Result<Answer, CallError>) -> CallToolResult {
     match outcome {
-        Ok(output) => {
-            let structured = output
-                .structured
-                .as_deref()
-                .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        Ok(answer) => {
             let content: Vec<ContentBlock> =
-                output.content.into_iter().map(convert::content).collect();
+                answer.content.into_iter().map(convert::content).collect();
             let mut result = CallToolResult::success(content);
-            if entry.output_schema.is_some() {
-                match structured {
-                    Some(value) => result.structured_content = Some(value),
-                    None => {
-                        return CallToolResult::error(vec![ContentBlock::text(format!(
-                            "plugin `{}` returned no valid structured result for {}",
-                            entry.plugin.id, entry.exposed_name
-                        ))]);
-                    }
-                }
-            }
+            result.structured_content = answer.structured;
             result
         }
         Err(error) => {

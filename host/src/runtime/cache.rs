@@ -4,23 +4,27 @@
 //! the settings it was described with, so a warm start runs no plugin code at all.
 //!
 //! A compiled file is native code: loading a changed one would run whatever it now contains.
-//! So each file starts with the sha256 of the compiled code that follows it, is read into memory
-//! (no window between the check and the load), and is used only when the hash matches and
-//! neither the file nor its folder can be written by anyone but carport's own user. Anything
-//! else is recompiled, and the log says why.
+//! So each file starts with a CRC-32 of the compiled code that follows it, is read into memory
+//! (no window between the check and the load), and is used only when the checksum matches and
+//! neither the file nor its folder can be written by anyone but carport's own user. The
+//! ownership check keeps other users out; the checksum catches corruption (a cryptographic hash
+//! would add nothing: whoever may write the file may write its checksum too, and a CRC reads
+//! the megabytes of every warm start several times faster). Anything else is recompiled, and
+//! the log says why.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::capabilities::PluginInfo;
 
-const CHECKSUM_BYTES: usize = 32;
+const CHECKSUM_BYTES: usize = 4;
+/// Names the file layout, so a cache written by an older carport is a miss, not a mismatch.
+const LAYOUT: &str = "crc32";
 
 pub struct ComponentCache {
     dir: PathBuf,
@@ -41,13 +45,15 @@ impl ComponentCache {
     /// on a miss or when the cached file cannot be trusted. A cache that cannot be read or
     /// written only costs time.
     pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> Result<Component> {
-        let path = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        let path = self
+            .dir
+            .join(format!("{digest}-{}-{LAYOUT}.cwasm", self.engine_key));
         if path.exists() {
             match self.read_trusted(&path) {
                 // SAFETY: the code was written by `precompile_component` of an engine with the
                 // same compatibility hash, is unchanged since (its checksum matches), and only
                 // carport's user could have replaced file and checksum together.
-                Ok(compiled) => match unsafe { Component::deserialize(engine, compiled) } {
+                Ok(trusted) => match unsafe { Component::deserialize(engine, trusted.body()) } {
                     Ok(component) => return Ok(component),
                     Err(error) => tracing::warn!(
                         "recompiling: the compiled component {} is unreadable: {error:#}",
@@ -88,7 +94,7 @@ impl ComponentCache {
         }
         let parsed = self
             .read_trusted(&path)
-            .and_then(|json| serde_json::from_slice(&json).map_err(anyhow::Error::from));
+            .and_then(|json| serde_json::from_slice(json.body()).map_err(anyhow::Error::from));
         match parsed {
             Ok(info) => Some(info),
             Err(error) => {
@@ -114,14 +120,13 @@ impl ComponentCache {
 
     fn description_path(&self, digest: &str, context_key: &str) -> PathBuf {
         self.dir.join(format!(
-            "{digest}-{}-{context_key}.describe.json",
+            "{digest}-{}-{context_key}-{LAYOUT}.describe.json",
             self.engine_key
         ))
     }
 
-    /// The contents of `path` after its checksum, when the checksum matches and only we could
-    /// have written it.
-    fn read_trusted(&self, path: &Path) -> Result<Vec<u8>> {
+    /// The contents of `path`, when the checksum matches and only we could have written it.
+    fn read_trusted(&self, path: &Path) -> Result<Trusted> {
         only_ours(&std::fs::metadata(&self.dir)?, &self.dir)?;
         let file = std::fs::File::open(path)?;
         only_ours(&file.metadata()?, path)?;
@@ -130,11 +135,11 @@ impl ComponentCache {
         if contents.len() < CHECKSUM_BYTES {
             bail!("it is truncated");
         }
-        let (checksum, compiled) = contents.split_at(CHECKSUM_BYTES);
-        if Sha256::digest(compiled).as_slice() != checksum {
+        let (checksum, body) = contents.split_at(CHECKSUM_BYTES);
+        if crc32fast::hash(body).to_le_bytes() != checksum {
             bail!("its contents do not match their checksum (changed on disk or corrupted)");
         }
-        Ok(compiled.to_vec())
+        Ok(Trusted(contents))
     }
 
     fn store(&self, path: &Path, compiled: &[u8]) -> Result<()> {
@@ -149,11 +154,20 @@ impl ComponentCache {
             .truncate(true)
             .mode(0o600)
             .open(&temporary)?;
-        std::io::Write::write_all(&mut file, &Sha256::digest(compiled))?;
+        std::io::Write::write_all(&mut file, &crc32fast::hash(compiled).to_le_bytes())?;
         std::io::Write::write_all(&mut file, compiled)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
         Ok(())
+    }
+}
+
+/// A cache file whose checksum matched, kept whole so the body is not copied again.
+struct Trusted(Vec<u8>);
+
+impl Trusted {
+    fn body(&self) -> &[u8] {
+        &self.0[CHECKSUM_BYTES..]
     }
 }
 

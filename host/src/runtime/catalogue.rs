@@ -7,7 +7,14 @@ use serde_json::Value;
 
 use super::errors::CallError;
 use super::plugin::LoadedPlugin;
-use crate::capabilities::{Output, Prompt, Tool};
+use crate::capabilities::{Content, Output, Prompt, Tool};
+
+/// A tool call's result once checked: its structured part parsed (once) and valid against the
+/// tool's output schema, or absent when the tool declares none.
+pub struct Answer {
+    pub content: Vec<Content>,
+    pub structured: Option<Value>,
+}
 
 /// A tool as the MCP layer sees it.
 pub struct ToolEntry {
@@ -134,18 +141,25 @@ impl ToolEntry {
 
     /// A tool with an output schema must return structured data that matches it: MCP clients
     /// trust `structuredContent` to.
-    pub fn check_output(&self, output: &Output) -> Result<(), CallError> {
+    pub fn check_output(&self, output: Output) -> Result<Answer, CallError> {
+        let Output {
+            content,
+            structured,
+        } = output;
         let Some(schema) = &self.output_schema else {
-            return Ok(());
+            return Ok(Answer {
+                content,
+                structured: None,
+            });
         };
         let invalid = |reasons: Vec<String>| CallError::InvalidOutput {
             tool: self.exposed_name.clone(),
             reasons,
         };
-        let Some(text) = &output.structured else {
+        let Some(text) = structured else {
             return Err(invalid(vec!["no structured result".into()]));
         };
-        let value: Value = serde_json::from_str(text)
+        let value: Value = serde_json::from_str(&text)
             .map_err(|error| invalid(vec![format!("not JSON: {error}")]))?;
         let reasons = schema_errors(
             &self.output_validator,
@@ -154,7 +168,10 @@ impl ToolEntry {
             &self.describe("output"),
         );
         match reasons.is_empty() {
-            true => Ok(()),
+            true => Ok(Answer {
+                content,
+                structured: Some(value),
+            }),
             false => Err(invalid(reasons)),
         }
     }

@@ -3,7 +3,7 @@
 //! whether the guest ran into it, so a failed allocation is reported as "out of memory" rather
 //! than as an anonymous trap.
 
-use wasmtime::ResourceLimiter;
+use wasmtime::{Enabled, PoolingAllocationConfig, ResourceLimiter};
 
 /// Table elements of the whole store, all tables together.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
@@ -12,6 +12,39 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 const MAX_INSTANCES: usize = 32;
 const MAX_MEMORIES: usize = 8;
 const MAX_TABLES: usize = 32;
+
+/// Instances, memories and tables alive at once, across all plugins: well above the calls that
+/// `max_concurrent_calls` admits (every way into a plugin takes a permit) plus the describes
+/// of a load. A memory slot only reserves address space until it is used.
+const POOL_SLOTS: u32 = 1000;
+/// Every running call needs a stack; creating the pool protects a guard page per stack, which
+/// each start pays for, so there are only as many as calls may run at once, plus the loads.
+const POOL_STACKS: u32 = crate::config::MAX_CONCURRENT_CALLS + 64;
+/// What a slot keeps of a call's linear memory, reset in place (only the pages the call
+/// dirtied, where the kernel can say which) instead of unmapped: a call then starts without
+/// page faults. A typical call dirties a few hundred KiB.
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+const KEEP_RESIDENT_STACK_BYTES: usize = 128 << 10;
+
+/// Every call instantiates its plugin afresh. From a pool, that reuses a slot the plugin ran in
+/// before (its memory image already mapped, its stack already allocated) rather than mapping
+/// and unmapping memory, stacks and tables on every call, each unmap a TLB shootdown across
+/// the process's threads.
+pub fn instance_pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_SLOTS)
+        .total_core_instances(POOL_SLOTS)
+        .total_memories(POOL_SLOTS)
+        .total_tables(POOL_SLOTS)
+        .total_stacks(POOL_STACKS)
+        .max_memories_per_module(MAX_MEMORIES as u32)
+        .max_tables_per_module(MAX_TABLES as u32)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .async_stack_keep_resident(KEEP_RESIDENT_STACK_BYTES)
+        .pagemap_scan(Enabled::Auto);
+    pool
+}
 
 pub struct MemoryCap {
     max_bytes: usize,

@@ -20,13 +20,12 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config as EngineConfig, Engine};
 
 use crate::capabilities::{
-    self, CallContext, CallState, Completion, CompletionReference, CompletionRequest, Output,
-    PluginInfo, PluginPre, PromptResult, ResourceContents, ResourceInfo, ResourceTemplate,
-    ToolMode,
+    self, CallContext, CallState, Completion, CompletionReference, CompletionRequest, PluginInfo,
+    PluginPre, PromptResult, ResourceContents, ResourceInfo, ResourceTemplate, ToolMode,
 };
 use crate::config::{self, Config, PluginConfig};
 use cache::ComponentCache;
-pub use catalogue::{PromptEntry, ToolEntry};
+pub use catalogue::{Answer, PromptEntry, ToolEntry};
 pub use errors::CallError;
 pub use plugin::{CallLink, LoadedPlugin};
 
@@ -49,6 +48,7 @@ impl Runtime {
         let mut config = EngineConfig::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        config.allocation_strategy(limits::instance_pool());
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         capabilities::add_to_linker(&mut linker)?;
@@ -622,7 +622,7 @@ impl Registry {
         exposed_name: &str,
         arguments: Value,
         link: CallLink,
-    ) -> Result<Output, CallError> {
+    ) -> Result<Answer, CallError> {
         let entry = self
             .tool(exposed_name)
             .ok_or_else(|| self.unavailable(exposed_name))?;
@@ -638,8 +638,7 @@ impl Registry {
             .clone()
             .call_tool(entry.tool.name.clone(), arguments.to_string(), link)
             .await?;
-        entry.check_output(&output)?;
-        Ok(output)
+        entry.check_output(output)
     }
 
     /// The resources of every plugin that has any; a plugin that fails is skipped and logged,
@@ -647,7 +646,7 @@ impl Registry {
     pub async fn list_resources(&self) -> Vec<ResourceInfo> {
         let mut resources = Vec::new();
         for plugin in &self.resource_plugins {
-            match plugin.list_resources().await {
+            match plugin.clone().list_resources().await {
                 Ok(listed) => resources.extend(
                     listed
                         .into_iter()
@@ -664,7 +663,10 @@ impl Registry {
         uri: &str,
         link: CallLink,
     ) -> Result<Vec<ResourceContents>, CallError> {
-        self.resource_plugin(uri)?.read_resource(uri, link).await
+        self.resource_plugin(uri)?
+            .clone()
+            .read_resource(uri.to_string(), link)
+            .await
     }
 
     pub async fn get_prompt(
@@ -688,7 +690,8 @@ impl Registry {
         }
         entry
             .plugin
-            .get_prompt(&entry.prompt.name, &arguments, link)
+            .clone()
+            .get_prompt(entry.prompt.name.clone(), arguments, link)
             .await
     }
 
@@ -704,7 +707,7 @@ impl Registry {
             }
             CompletionReference::ResourceTemplate(uri) => self.resource_plugin(uri)?,
         };
-        let mut completion = plugin.complete(&request).await?;
+        let mut completion = plugin.clone().complete(request).await?;
         completion.values.truncate(100);
         Ok(completion)
     }

@@ -96,6 +96,19 @@ impl LoadedPlugin {
         arguments: String,
         link: CallLink,
     ) -> Result<Output, CallError> {
+        let plugin = self.clone();
+        self.isolated(async move { plugin.run_tool(&name, &arguments, link).await })
+            .await
+    }
+
+    /// Runs `work` (one export of a fresh instance) once the plugin has a call to spare, on a
+    /// thread of its own. Every way into a plugin goes through here: a plugin that spins in
+    /// each of its calls occupies at most `max_concurrent_calls` threads, never the async
+    /// runtime, and the instances alive at once stay within the host's pool.
+    async fn isolated<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, CallError>> + Send + 'static,
+    ) -> Result<T, CallError> {
         // A burst of quick calls queues briefly; a plugin whose calls all hang refuses more.
         let permit = tokio::time::timeout(PERMIT_WAIT, self.calls.clone().acquire_owned())
             .await
@@ -106,10 +119,9 @@ impl LoadedPlugin {
                 limit: self.max_concurrent_calls,
             })?;
         let runtime = tokio::runtime::Handle::current();
-        let plugin = self.clone();
         // The permit lives as long as the guest runs, even when the caller gave up waiting.
         let running = tokio::task::spawn_blocking(move || {
-            let outcome = runtime.block_on(plugin.run_tool(&name, &arguments, link));
+            let outcome = runtime.block_on(work);
             drop(permit);
             outcome
         });
@@ -140,37 +152,66 @@ impl LoadedPlugin {
         Ok(output)
     }
 
-    pub async fn list_resources(&self) -> Result<Vec<ResourceInfo>, CallError> {
-        invoke!(self, self.timeout, CallLink::default(), |store, exports| {
-            exports.call_list_resources(store, &self.context)
+    pub async fn list_resources(self: Arc<Self>) -> Result<Vec<ResourceInfo>, CallError> {
+        let plugin = self.clone();
+        self.isolated(async move {
+            let plugin = &*plugin;
+            invoke!(
+                plugin,
+                plugin.timeout,
+                CallLink::default(),
+                |store, exports| { exports.call_list_resources(store, &plugin.context) }
+            )
         })
+        .await
     }
 
     pub async fn read_resource(
-        &self,
-        uri: &str,
+        self: Arc<Self>,
+        uri: String,
         link: CallLink,
     ) -> Result<Vec<ResourceContents>, CallError> {
-        invoke!(self, self.timeout, link, |store, exports| {
-            exports.call_read_resource(store, uri, &self.context)
+        let plugin = self.clone();
+        self.isolated(async move {
+            let plugin = &*plugin;
+            invoke!(plugin, plugin.timeout, link, |store, exports| {
+                exports.call_read_resource(store, &uri, &plugin.context)
+            })
         })
+        .await
     }
 
     pub async fn get_prompt(
-        &self,
-        name: &str,
-        arguments: &[(String, String)],
+        self: Arc<Self>,
+        name: String,
+        arguments: Vec<(String, String)>,
         link: CallLink,
     ) -> Result<PromptResult, CallError> {
-        invoke!(self, self.timeout, link, |store, exports| {
-            exports.call_get_prompt(store, name, arguments, &self.context)
+        let plugin = self.clone();
+        self.isolated(async move {
+            let plugin = &*plugin;
+            invoke!(plugin, plugin.timeout, link, |store, exports| {
+                exports.call_get_prompt(store, &name, &arguments, &plugin.context)
+            })
         })
+        .await
     }
 
-    pub async fn complete(&self, request: &CompletionRequest) -> Result<Completion, CallError> {
-        invoke!(self, self.timeout, CallLink::default(), |store, exports| {
-            exports.call_complete(store, request, &self.context)
+    pub async fn complete(
+        self: Arc<Self>,
+        request: CompletionRequest,
+    ) -> Result<Completion, CallError> {
+        let plugin = self.clone();
+        self.isolated(async move {
+            let plugin = &*plugin;
+            invoke!(
+                plugin,
+                plugin.timeout,
+                CallLink::default(),
+                |store, exports| { exports.call_complete(store, &request, &plugin.context) }
+            )
         })
+        .await
     }
 
     async fn instantiate(
