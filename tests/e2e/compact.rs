@@ -6,7 +6,7 @@
 use carport::simulator::fleet::ENERGY_SITE_ID;
 use carport::simulator::{RecordedRequest, SimOptions, Simulator, Vendor};
 use rmcp::RoleClient;
-use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
+use rmcp::model::{CallToolRequestParams, CallToolResult, GetPromptRequestParams, Tool};
 use rmcp::service::RunningService;
 use serde_json::{Map, Value, json};
 
@@ -1000,4 +1000,37 @@ async fn dimo_compact_mode_refuses_what_full_mode_refuses_and_helps() {
         "vehicle_state",
     )
     .await;
+    // The seed's prompts name the calls as compact mode serves them.
+    for (prompt, arguments, calls) in [
+        (
+            "dimo_vehicle_genius",
+            json!({"tokenId": "21957"}),
+            [
+                "dimo_read (endpoint vehicle_state)",
+                "dimo_read (endpoint telemetry_query)",
+            ],
+        ),
+        (
+            "dimo_fleet_genius",
+            json!({}),
+            [
+                "dimo_read (endpoint check_vehicle_access_status)",
+                "dimo_read (endpoint batch_telemetry_query)",
+            ],
+        ),
+    ] {
+        let Value::Object(arguments) = arguments else {
+            panic!()
+        };
+        let answer = compact
+            .client
+            .get_prompt(GetPromptRequestParams::new(prompt).with_arguments(arguments))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&answer.messages).unwrap();
+        for call in calls {
+            assert!(text.contains(call), "{prompt}: {text}");
+        }
+        assert!(!text.contains("dimo_vehicle_state"), "{prompt}: {text}");
+    }
 }

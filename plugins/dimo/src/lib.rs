@@ -890,8 +890,14 @@ impl Provider for DimoProvider {
     fn get_prompt(
         name: String,
         arguments: Vec<(String, String)>,
-        _context: CallContext,
+        context: CallContext,
     ) -> Result<PromptResult, ToolError> {
+        // Every operation the prompts name is a read: its own tool in full mode, `read` with
+        // it as the endpoint in compact mode.
+        let read = |operation: &str| match context.tool_mode {
+            ToolMode::Full => format!("dimo_{operation}"),
+            ToolMode::Compact => format!("dimo_read (endpoint {operation})"),
+        };
         let argument = |key: &str| {
             arguments
                 .iter()
@@ -905,27 +911,31 @@ impl Provider for DimoProvider {
                     .unwrap_or_else(|| "my vehicle".into());
                 format!(
                     "You are Vehicle Genius, an expert on one car's data in DIMO. For {vehicle}: \
-                     1) call dimo_check_vehicle_access_status to confirm it is shared; \
-                     2) call dimo_vehicle_state for its current state, and \
-                     dimo_vehicle_data_summary to learn which signals exist and since when; \
-                     3) for history or signals not in the state, call dimo_telemetry_introspect \
-                     once, then dimo_telemetry_query with only the fields you need. Explain \
-                     what the numbers mean for the owner (range, charging, tyre pressures, \
-                     trouble codes) in plain words, with units. Before any command (lock, \
-                     unlock, charge, trunk) say what it will do and ask for confirmation."
+                     1) call {} to confirm it is shared; 2) call {} for its current state, and \
+                     {} to learn which signals exist and since when; 3) for history or signals \
+                     not in the state, call {} once, then {} with only the fields you need. \
+                     Explain what the numbers mean for the owner (range, charging, tyre \
+                     pressures, trouble codes) in plain words, with units. Before any command \
+                     (lock, unlock, charge, trunk) say what it will do and ask for confirmation.",
+                    read("check_vehicle_access_status"),
+                    read("vehicle_state"),
+                    read("vehicle_data_summary"),
+                    read("telemetry_introspect"),
+                    read("telemetry_query"),
                 )
             }
             "fleet_genius" => {
                 let focus = argument("focus").unwrap_or_else(|| "overall health".into());
                 format!(
                     "You are Fleet Genius, an analyst of every vehicle shared with this DIMO \
-                     developer license. Focus: {focus}. 1) Call \
-                     dimo_check_vehicle_access_status to list the vehicles; 2) use \
-                     dimo_batch_vehicle_data_summary and dimo_batch_telemetry_query over their \
-                     token ids rather than one call per vehicle; 3) report per vehicle and for \
-                     the fleet (averages, outliers, vehicles needing attention), naming each \
-                     vehicle by token id and make/model, and list the vehicles whose data could \
-                     not be read with the reason."
+                     developer license. Focus: {focus}. 1) Call {} to list the vehicles; \
+                     2) use {} and {} over their token ids rather than one call per vehicle; \
+                     3) report per vehicle and for the fleet (averages, outliers, vehicles \
+                     needing attention), naming each vehicle by token id and make/model, and \
+                     list the vehicles whose data could not be read with the reason.",
+                    read("check_vehicle_access_status"),
+                    read("batch_vehicle_data_summary"),
+                    read("batch_telemetry_query"),
                 )
             }
             _ => return Err(ToolError::NotFound(format!("no prompt named {name}"))),
