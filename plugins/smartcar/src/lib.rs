@@ -992,9 +992,8 @@ mod tests {
     #[test]
     fn compact_mode_serves_every_tool_through_read_or_command() {
         let full = tools();
-        let compact = compact();
-        let listed = compact.tools();
-        let operations: Vec<String> = listed
+        let listed = compact().tools();
+        let mut served: Vec<String> = listed
             .iter()
             .filter_map(|tool| serde_json::from_str::<Value>(&tool.input_schema).ok())
             .flat_map(|schema| {
@@ -1005,7 +1004,6 @@ mod tests {
             .filter_map(|name| name.as_str().map(str::to_string))
             .collect();
         let mut expected: Vec<String> = full.iter().map(|tool| tool.name.clone()).collect();
-        let mut served = operations.clone();
         expected.sort();
         served.sort();
         assert_eq!(served, expected);
