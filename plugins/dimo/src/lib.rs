@@ -11,6 +11,7 @@
 mod graphql;
 mod tokens;
 
+use carport_guest::compact::{Compact, Group, Resolved};
 use carport_guest::http::{Request, Response};
 use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::{
@@ -19,7 +20,7 @@ use carport_guest::vehicle::{
 use carport_guest::{
     Annotations, CallContext, Completion, CompletionRequest, Content, Output, PluginInfo, Prompt,
     PromptArgument, PromptMessage, PromptResult, Provider, ResourceContents, ResourceInfo, Role,
-    Settings, Tool, ToolError, UpstreamError, args, progress, sign_in,
+    Settings, Tool, ToolError, ToolMode, UpstreamError, args, progress, sign_in,
 };
 use serde_json::{Map, Value, json};
 
@@ -358,7 +359,7 @@ impl Dimo {
                 .is_some_and(|expiry| expiry > now)
             && let Some(schema) = cached["schema"].as_str()
         {
-            return Ok(Output::text(schema));
+            return Ok(schema_output(api, schema));
         }
         let response = self.graphql(api, url, graphql::INTROSPECTION_QUERY, json!({}), None)?;
         let data = graphql::answer(api, response.success()?.json()?)?;
@@ -366,7 +367,7 @@ impl Dimo {
         let cached = json!({"schema": schema, "expires_at_ms": now + INTROSPECTION_TTL_MS});
         // A schema too large for the state quota is still answered, just not cached.
         let _ = carport_guest::state::set(&key, cached.to_string().as_bytes());
-        Ok(Output::text(schema))
+        Ok(schema_output(api, &schema))
     }
 
     fn identity_query(&self, arguments: &Map<String, Value>) -> Result<Output, ToolError> {
@@ -635,6 +636,12 @@ impl Dimo {
     }
 }
 
+/// An API's schema: as text for the assistant to read, and structured for clients that take
+/// structured results.
+fn schema_output(api: &str, schema: &str) -> Output {
+    Output::json_with_text(&json!({"api": api, "schema": schema}), schema)
+}
+
 fn encode(value: &str) -> String {
     value
         .bytes()
@@ -784,19 +791,73 @@ const MINTING_UNAVAILABLE: &str = "minting is not available in carport: DIMO min
     @dimo-network/transactions SDK, then share it with this license \
     (generate_vehicle_data_sharing_url).";
 
+/// Compact mode: the reads (`vehicle_state`, GraphQL, schemas, VIN decoding, search, the
+/// sharing link) in `read`, everything that acts in `command` (the car's commands,
+/// attestations, the user's sign-in, minting), and `help`.
+const GROUPS: &[Group] = &[
+    Group {
+        tool: "read",
+        title: "Read DIMO data",
+        description: "Run one DIMO read: a car's state, GraphQL, schemas, VIN decoding, search.",
+        selector: "endpoint",
+        member: |tool| tool.annotations.read_only,
+    },
+    Group {
+        tool: "command",
+        title: "Command DIMO",
+        description: "Command a car, create an attestation, or sign the user in.",
+        selector: "command",
+        member: |tool| !tool.annotations.read_only,
+    },
+];
+
+const COMPACT_SUMMARY: &str = "Vehicles shared with a DIMO developer license, in three tools: \
+     read {endpoint, arguments} (check_vehicle_access_status first for token ids; vehicle_state \
+     for a car in km and °C; identity_query and telemetry_query run GraphQL, *_introspect give \
+     the schemas), command {command, arguments} (lock_doors, unlock_doors, charging, trunk, \
+     frunk; attestations; init_oauth signs the user in), and help {operation} for what an \
+     operation does, takes and returns.";
+
+const VIN_PATTERN: &str = "^[A-HJ-NPR-Za-hj-npr-z0-9]{17}$";
+const COUNTRY_PATTERN: &str = "^[A-Z]{3}$";
+
+/// Exactly the strings [`VIN_PATTERN`] matches: 17 letters and digits, without I, O or Q.
+fn is_vin(text: &str) -> bool {
+    text.len() == 17
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() && !b"IOQioq".contains(&byte))
+}
+
+/// Exactly the strings [`COUNTRY_PATTERN`] matches.
+fn is_country(text: &str) -> bool {
+    text.len() == 3 && text.bytes().all(|byte| byte.is_ascii_uppercase())
+}
+
+fn compact() -> Compact<'static> {
+    Compact {
+        full: tools(),
+        groups: GROUPS,
+        patterns: &[(VIN_PATTERN, is_vin), (COUNTRY_PATTERN, is_country)],
+    }
+}
+
 impl Provider for DimoProvider {
-    fn describe(_context: &CallContext) -> PluginInfo {
-        PluginInfo::new(
-            "dimo",
-            "Vehicles shared with a DIMO developer license: call check_vehicle_access_status \
-             first; vehicle_state reads a car in the shared shape, telemetry_query and \
-             identity_query run GraphQL (see *_introspect for the schemas), lock_doors and the \
-             other commands act on a car.",
-            tools(),
-        )
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_prompts(prompts())
-        .with_resources(STATES.scheme, vec![STATES.template()])
+    fn describe(context: &CallContext) -> PluginInfo {
+        let (summary, tools) = match context.tool_mode {
+            ToolMode::Full => (
+                "Vehicles shared with a DIMO developer license: call check_vehicle_access_status \
+                 first; vehicle_state reads a car in the shared shape, telemetry_query and \
+                 identity_query run GraphQL (see *_introspect for the schemas), lock_doors and \
+                 the other commands act on a car.",
+                tools(),
+            ),
+            ToolMode::Compact => (COMPACT_SUMMARY, compact().tools()),
+        };
+        PluginInfo::new("dimo", summary, tools)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_prompts(prompts())
+            .with_resources(STATES.scheme, vec![STATES.template()])
     }
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
@@ -829,8 +890,14 @@ impl Provider for DimoProvider {
     fn get_prompt(
         name: String,
         arguments: Vec<(String, String)>,
-        _context: CallContext,
+        context: CallContext,
     ) -> Result<PromptResult, ToolError> {
+        // Every operation the prompts name is a read: its own tool in full mode, `read` with
+        // it as the endpoint in compact mode.
+        let read = |operation: &str| match context.tool_mode {
+            ToolMode::Full => format!("dimo_{operation}"),
+            ToolMode::Compact => format!("dimo_read (endpoint {operation})"),
+        };
         let argument = |key: &str| {
             arguments
                 .iter()
@@ -844,27 +911,31 @@ impl Provider for DimoProvider {
                     .unwrap_or_else(|| "my vehicle".into());
                 format!(
                     "You are Vehicle Genius, an expert on one car's data in DIMO. For {vehicle}: \
-                     1) call dimo_check_vehicle_access_status to confirm it is shared; \
-                     2) call dimo_vehicle_state for its current state, and \
-                     dimo_vehicle_data_summary to learn which signals exist and since when; \
-                     3) for history or signals not in the state, call dimo_telemetry_introspect \
-                     once, then dimo_telemetry_query with only the fields you need. Explain \
-                     what the numbers mean for the owner (range, charging, tyre pressures, \
-                     trouble codes) in plain words, with units. Before any command (lock, \
-                     unlock, charge, trunk) say what it will do and ask for confirmation."
+                     1) call {} to confirm it is shared; 2) call {} for its current state, and \
+                     {} to learn which signals exist and since when; 3) for history or signals \
+                     not in the state, call {} once, then {} with only the fields you need. \
+                     Explain what the numbers mean for the owner (range, charging, tyre \
+                     pressures, trouble codes) in plain words, with units. Before any command \
+                     (lock, unlock, charge, trunk) say what it will do and ask for confirmation.",
+                    read("check_vehicle_access_status"),
+                    read("vehicle_state"),
+                    read("vehicle_data_summary"),
+                    read("telemetry_introspect"),
+                    read("telemetry_query"),
                 )
             }
             "fleet_genius" => {
                 let focus = argument("focus").unwrap_or_else(|| "overall health".into());
                 format!(
                     "You are Fleet Genius, an analyst of every vehicle shared with this DIMO \
-                     developer license. Focus: {focus}. 1) Call \
-                     dimo_check_vehicle_access_status to list the vehicles; 2) use \
-                     dimo_batch_vehicle_data_summary and dimo_batch_telemetry_query over their \
-                     token ids rather than one call per vehicle; 3) report per vehicle and for \
-                     the fleet (averages, outliers, vehicles needing attention), naming each \
-                     vehicle by token id and make/model, and list the vehicles whose data could \
-                     not be read with the reason."
+                     developer license. Focus: {focus}. 1) Call {} to list the vehicles; \
+                     2) use {} and {} over their token ids rather than one call per vehicle; \
+                     3) report per vehicle and for the fleet (averages, outliers, vehicles \
+                     needing attention), naming each vehicle by token id and make/model, and \
+                     list the vehicles whose data could not be read with the reason.",
+                    read("check_vehicle_access_status"),
+                    read("batch_vehicle_data_summary"),
+                    read("batch_telemetry_query"),
                 )
             }
             _ => return Err(ToolError::NotFound(format!("no prompt named {name}"))),
@@ -883,8 +954,15 @@ impl Provider for DimoProvider {
         arguments: String,
         context: CallContext,
     ) -> Result<Output, ToolError> {
-        let dimo = Dimo::new(&Settings::from_context(&context));
         let arguments: Map<String, Value> = args::parse(&arguments)?;
+        let (name, arguments) = match context.tool_mode {
+            ToolMode::Full => (name, arguments),
+            ToolMode::Compact => match compact().resolve(&name, arguments)? {
+                Resolved::Run(name, arguments) => (name, arguments),
+                Resolved::Answer(help) => return Ok(help),
+            },
+        };
+        let dimo = Dimo::new(&Settings::from_context(&context));
         match name.as_str() {
             "check_vehicle_access_status" => dimo.check_access_status(),
             "init_oauth" => dimo.init_oauth(&arguments),
@@ -1005,6 +1083,8 @@ fn tools() -> Vec<Tool> {
         "required": ["summary", "results", "errors"]});
     let attestation_output =
         json!({"type": "object", "properties": {"message": {"type": "string"}}});
+    let introspection_output = json!({"type": "object", "properties": {"api": {"type": "string"},
+        "schema": {"type": "string", "description": "SDL-like"}}, "required": ["schema"]});
     let mut tools = vec![
         Tool::new(
             "check_vehicle_access_status",
@@ -1056,7 +1136,8 @@ fn tools() -> Vec<Tool> {
             "The Identity API's schema (types, fields, arguments), cached for a day.",
             object(json!({}), &[]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(introspection_output.clone()),
         Tool::new(
             "telemetry_query",
             "Telemetry GraphQL Query",
@@ -1085,7 +1166,8 @@ fn tools() -> Vec<Tool> {
             "The Telemetry API's schema (signals, types, arguments), cached for a day.",
             object(json!({}), &[]),
             Annotations::READ,
-        ),
+        )
+        .with_output_schema(introspection_output),
         Tool::new(
             "vehicle_data_summary",
             "Vehicle Data Summary",
@@ -1116,9 +1198,9 @@ fn tools() -> Vec<Tool> {
             "vin_decode",
             "Decode VIN",
             "The DIMO device definition (make_model_year id) of a VIN.",
-            object(json!({"vin": {"type": "string", "pattern": "^[A-HJ-NPR-Za-hj-npr-z0-9]{17}$",
+            object(json!({"vin": {"type": "string", "pattern": VIN_PATTERN,
                     "description": "17-character VIN."},
-                "countryCode": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "USA",
+                "countryCode": {"type": "string", "pattern": COUNTRY_PATTERN, "default": "USA",
                     "description": "ISO 3166 alpha-3 country."}}), &["vin"]),
             Annotations::READ,
         )
@@ -1173,8 +1255,8 @@ fn tools() -> Vec<Tool> {
             "Mint Vehicle (VIN)",
             "Not available in carport yet (DIMO mints through an ERC-4337 smart account); \
              answers with how to mint instead.",
-            object(json!({"vin": {"type": "string", "pattern": "^[A-HJ-NPR-Za-hj-npr-z0-9]{17}$"},
-                "countryCode": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "USA"}}), &["vin"]),
+            object(json!({"vin": {"type": "string", "pattern": VIN_PATTERN},
+                "countryCode": {"type": "string", "pattern": COUNTRY_PATTERN, "default": "USA"}}), &["vin"]),
             Annotations::ACT,
         ),
         Tool::new(
@@ -1214,4 +1296,61 @@ fn tools() -> Vec<Tool> {
         );
     }
     tools
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_mode_serves_every_tool_through_read_or_command() {
+        let full = tools();
+        let listed = compact().tools();
+        let names: Vec<&str> = listed.iter().map(|tool| tool.name.as_str()).collect();
+        assert_eq!(names, ["read", "command", "help"]);
+        let mut served: Vec<String> = listed
+            .iter()
+            .filter_map(|tool| serde_json::from_str::<Value>(&tool.input_schema).ok())
+            .flat_map(|schema| {
+                ["endpoint", "command"]
+                    .map(|selector| schema["properties"][selector]["enum"].clone())
+            })
+            .flat_map(|names| names.as_array().cloned().unwrap_or_default())
+            .filter_map(|name| name.as_str().map(str::to_string))
+            .collect();
+        let mut expected: Vec<String> = full.iter().map(|tool| tool.name.clone()).collect();
+        served.sort();
+        expected.sort();
+        assert_eq!(served, expected);
+        // The groups promise an object: every tool that can succeed returns one; the minting
+        // tools never succeed.
+        for tool in &full {
+            match tool.output_schema.as_deref() {
+                Some(schema) => {
+                    let schema: Value = serde_json::from_str(schema).unwrap();
+                    assert_eq!(schema["type"], "object", "{}", tool.name);
+                }
+                None => assert!(tool.name.starts_with("mint_"), "{}", tool.name),
+            }
+        }
+    }
+
+    #[test]
+    fn the_matchers_agree_with_the_patterns() {
+        for vin in ["5YJ3E1EA7KF000001", "1ftfw1e80pfa00003"] {
+            assert!(is_vin(vin), "{vin}");
+        }
+        for vin in [
+            "5YJ3E1EA7KF00000",
+            "5YJ3E1EA7KF0000011",
+            "5YJ3E1EA7KF00000I",
+            "5YJ3E1EA7KF00000é",
+        ] {
+            assert!(!is_vin(vin), "{vin}");
+        }
+        assert!(is_country("USA"));
+        for country in ["usa", "US", "USAA", "U1A"] {
+            assert!(!is_country(country), "{country}");
+        }
+    }
 }

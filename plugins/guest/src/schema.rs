@@ -1,6 +1,7 @@
 //! Checks a JSON value against the small subset of JSON Schema that plugins generate for their
-//! tools' arguments (`type`, `enum`, `minimum`, `maximum`, `minLength`, `minItems`, `items`,
-//! `properties`, `required`, `additionalProperties: false`, and `pattern` through a matcher the
+//! tools' arguments (`type`, `enum`, `minimum`, `maximum`, `minLength`, `maxLength`, `minItems`,
+//! `maxItems`, `uniqueItems`, `items`, `properties`, `required`, `additionalProperties: false`,
+//! and `pattern` through a matcher the
 //! plugin supplies, since a guest carries no regular-expression engine; a pattern without one
 //! is refused rather than let through).
 //!
@@ -61,6 +62,13 @@ pub fn check_with(
     {
         return Err(format!("{at} must have at least {least} characters"));
     }
+    if let (Some(text), Some(most)) = (
+        value.as_str(),
+        schema.get("maxLength").and_then(Value::as_u64),
+    ) && (text.chars().count() as u64) > most
+    {
+        return Err(format!("{at} must have at most {most} characters"));
+    }
     if let (Some(text), Some(pattern)) = (
         value.as_str(),
         schema.get("pattern").and_then(Value::as_str),
@@ -79,6 +87,20 @@ pub fn check_with(
             && (items.len() as u64) < least
         {
             return Err(format!("{at} must have at least {least} items"));
+        }
+        if let Some(most) = schema.get("maxItems").and_then(Value::as_u64)
+            && (items.len() as u64) > most
+        {
+            return Err(format!("{at} must have at most {most} items"));
+        }
+        if schema.get("uniqueItems") == Some(&Value::Bool(true))
+            && let Some(repeated) = items
+                .iter()
+                .enumerate()
+                .find(|(index, item)| items[..*index].iter().any(|earlier| same(earlier, item)))
+                .map(|(_, item)| item)
+        {
+            return Err(format!("{at} must not repeat {repeated}"));
         }
         if let Some(item_schema) = schema.get("items") {
             for (index, item) in items.iter().enumerate() {
@@ -126,6 +148,14 @@ pub fn check_with(
     Ok(())
 }
 
+/// JSON Schema's equality: numbers by value (`1` and `1.0` are the same), the rest as JSON.
+fn same(left: &Value, right: &Value) -> bool {
+    match (left.as_f64(), right.as_f64()) {
+        (Some(left), Some(right)) => left == right,
+        _ => left == right,
+    }
+}
+
 fn joined(at: &str, key: &str) -> String {
     if at.is_empty() {
         key.to_string()
@@ -161,7 +191,8 @@ mod tests {
                 "percent": {"type": "integer", "minimum": 50, "maximum": 100},
                 "which": {"type": "string", "enum": ["front", "rear"]},
                 "vins": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                "name": {"type": "string", "minLength": 1},
+                "name": {"type": "string", "minLength": 1, "maxLength": 4},
+                "ids": {"type": "array", "maxItems": 2, "uniqueItems": true},
                 "day": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"}
             },
             "required": ["percent"],
@@ -169,6 +200,14 @@ mod tests {
         });
         assert!(check(&schema, &json!({"percent": 80, "which": "rear"}), "").is_ok());
         assert!(check(&schema, &json!({"percent": 80.0}), "").is_ok());
+        assert!(
+            check(
+                &schema,
+                &json!({"percent": 80, "name": "Ünïc", "ids": [1, 2]}),
+                ""
+            )
+            .is_ok()
+        );
         for (bad, says) in [
             (json!({}), "percent is required"),
             (json!({"percent": 20}), "at least 50"),
@@ -180,6 +219,15 @@ mod tests {
                 "vins[0] must be string",
             ),
             (json!({"percent": 80, "name": ""}), "at least 1 characters"),
+            (
+                json!({"percent": 80, "name": "Ünïcø"}),
+                "at most 4 characters",
+            ),
+            (json!({"percent": 80, "ids": [1, 2, 3]}), "at most 2 items"),
+            (
+                json!({"percent": 80, "ids": [1, 1.0]}),
+                "must not repeat 1.0",
+            ),
             (json!({"percent": 80, "colour": "red"}), "not an argument"),
             (
                 json!({"percent": 80, "day": "2026-11-01"}),

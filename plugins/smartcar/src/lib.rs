@@ -12,12 +12,13 @@
 mod errors;
 mod signals;
 
+use carport_guest::compact::{Compact, Group, Resolved};
 use carport_guest::http::{Request, Response};
 use carport_guest::resources::VehicleStates;
 use carport_guest::vehicle::VehicleState;
 use carport_guest::{
     Annotations, CallContext, Completion, CompletionRequest, Output, PluginInfo, Provider,
-    ResourceContents, ResourceInfo, Settings, Tool, ToolError, args, clock, progress,
+    ResourceContents, ResourceInfo, Settings, Tool, ToolError, ToolMode, args, clock, progress,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -84,18 +85,59 @@ const COMMANDS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Compact mode: the reads (`vehicle_state` among them) in `read`, everything that changes
+/// something in `command`, and `help`. The deletions join the car's commands rather than get a
+/// tool of their own: a fourth tool would cost more than the whole budget of a tenth of full
+/// mode allows, and `command` is marked destructive anyway (unlock).
+const GROUPS: &[Group] = &[
+    Group {
+        tool: "read",
+        title: "Read Smartcar data",
+        description: "Read one Smartcar endpoint: a car's state, signals or attributes, the \
+                      connections, or the applications.",
+        selector: "endpoint",
+        member: |tool| tool.annotations.read_only,
+    },
+    Group {
+        tool: "command",
+        title: "Command",
+        description: "Send one command to a car, or delete a connection or user (cannot be \
+                      undone).",
+        selector: "command",
+        member: |tool| !tool.annotations.read_only,
+    },
+];
+
+const COMPACT_SUMMARY: &str = "Cars of many makes through Smartcar, in three tools: read \
+     {endpoint, arguments} (list_connections first for vehicle and user ids; vehicle_state for \
+     a car in km and °C; signals, attributes, applications), command {command, arguments} \
+     (lock, unlock, charging, charge limit, navigation, which report what the car did; \
+     delete_connection and delete_user cannot be undone), and help {operation} for what an \
+     operation does, takes and returns.";
+
+fn compact() -> Compact<'static> {
+    Compact {
+        full: tools(),
+        groups: GROUPS,
+        patterns: &[(ID_PATTERN, is_id)],
+    }
+}
+
 impl Provider for Smartcar {
-    fn describe(_context: &CallContext) -> PluginInfo {
-        PluginInfo::new(
-            "smartcar",
-            "Cars of many makes through Smartcar: list_connections shows which users and \
-             vehicles are connected; vehicle_state reads a car (km, °C, fuel for combustion \
-             cars); lock_vehicle, start_charge and the other commands act on it and report what \
-             the car did.",
-            tools(),
-        )
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_resources(STATES.scheme, vec![STATES.template()])
+    fn describe(context: &CallContext) -> PluginInfo {
+        let (summary, tools) = match context.tool_mode {
+            ToolMode::Full => (
+                "Cars of many makes through Smartcar: list_connections shows which users and \
+                 vehicles are connected; vehicle_state reads a car (km, °C, fuel for combustion \
+                 cars); lock_vehicle, start_charge and the other commands act on it and report \
+                 what the car did.",
+                tools(),
+            ),
+            ToolMode::Compact => (COMPACT_SUMMARY, compact().tools()),
+        };
+        PluginInfo::new("smartcar", summary, tools)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_resources(STATES.scheme, vec![STATES.template()])
     }
 
     fn list_resources(context: CallContext) -> Result<Vec<ResourceInfo>, ToolError> {
@@ -139,8 +181,15 @@ impl Provider for Smartcar {
         arguments: String,
         context: CallContext,
     ) -> Result<Output, ToolError> {
-        let api = Api::new(Settings::from_context(&context));
         let arguments: Map<String, Value> = args::parse(&arguments)?;
+        let (name, arguments) = match context.tool_mode {
+            ToolMode::Full => (name, arguments),
+            ToolMode::Compact => match compact().resolve(&name, arguments)? {
+                Resolved::Run(name, arguments) => (name, arguments),
+                Resolved::Answer(help) => return Ok(help),
+            },
+        };
+        let api = Api::new(Settings::from_context(&context));
         match name.as_str() {
             "list_connections" => api.list_connections(&arguments),
             "get_connection" => api.connection("GET", &arguments),
@@ -171,8 +220,19 @@ impl Provider for Smartcar {
 
 carport_guest::plugin!(Smartcar);
 
+/// Smartcar's ids (users, vehicles, connections, applications), as the schemas allow them.
+const ID_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,128}$";
+
+/// Exactly the strings [`ID_PATTERN`] matches.
+fn is_id(text: &str) -> bool {
+    (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"_.:-".contains(&byte))
+}
+
 fn id_property(what: &str) -> Value {
-    json!({"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_.:-]{1,128}$", "description": what})
+    json!({"type": "string", "minLength": 1, "pattern": ID_PATTERN, "description": what})
 }
 
 fn user_property() -> Value {
@@ -927,6 +987,44 @@ mod tests {
         let kept = without_secret_values(&secret);
         assert!(!kept.to_string().contains("hunter2"), "{kept}");
         assert_eq!(kept["attributes"]["name"], "ci");
+    }
+
+    #[test]
+    fn compact_mode_serves_every_tool_through_read_or_command() {
+        let full = tools();
+        let listed = compact().tools();
+        let mut served: Vec<String> = listed
+            .iter()
+            .filter_map(|tool| serde_json::from_str::<Value>(&tool.input_schema).ok())
+            .flat_map(|schema| {
+                ["endpoint", "command"]
+                    .map(|selector| schema["properties"][selector]["enum"].clone())
+            })
+            .flat_map(|names| names.as_array().cloned().unwrap_or_default())
+            .filter_map(|name| name.as_str().map(str::to_string))
+            .collect();
+        let mut expected: Vec<String> = full.iter().map(|tool| tool.name.clone()).collect();
+        expected.sort();
+        served.sort();
+        assert_eq!(served, expected);
+        // Every full-mode result is an object, so the groups' `{"type": "object"}` holds.
+        for tool in &full {
+            let output: Value =
+                serde_json::from_str(tool.output_schema.as_deref().unwrap()).unwrap();
+            assert_eq!(output["type"], "object", "{}", tool.name);
+        }
+        let command = listed.iter().find(|tool| tool.name == "command").unwrap();
+        assert!(command.annotations.destructive);
+    }
+
+    #[test]
+    fn the_id_matcher_agrees_with_the_pattern() {
+        for id in ["sc-veh-vw-id4", "a", "A.b:c_d-9", &"x".repeat(128)] {
+            assert!(is_id(id), "{id}");
+        }
+        for id in ["", "sc veh", "sc/veh", "é", &"x".repeat(129), "id\n"] {
+            assert!(!is_id(id), "{id:?}");
+        }
     }
 
     #[test]
