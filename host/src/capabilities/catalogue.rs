@@ -85,3 +85,48 @@ impl Host for CallState {
         Ok(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_folds_into_one_round_and_marks_during_a_round_into_the_next() {
+        let changes = Arc::new(CatalogueChanges::default());
+        for _ in 0..100 {
+            changes.mark("a");
+        }
+        changes.mark("b");
+        let (rounds, mut round) = tokio::sync::mpsc::unbounded_channel();
+        let follower = tokio::spawn({
+            let changes = changes.clone();
+            async move {
+                let mut count = 0;
+                changes
+                    .follow(|changed| {
+                        count += 1;
+                        let (changes, rounds) = (changes.clone(), rounds.clone());
+                        let first = count == 1;
+                        async move {
+                            if first {
+                                for _ in 0..100 {
+                                    changes.mark("a");
+                                }
+                            }
+                            rounds.send(changed).unwrap();
+                        }
+                    })
+                    .await;
+            }
+        });
+        assert_eq!(round.recv().await.unwrap(), ["a", "b"]);
+        assert_eq!(round.recv().await.unwrap(), ["a"]);
+        changes.mark("c");
+        assert_eq!(
+            round.recv().await.unwrap(),
+            ["c"],
+            "nothing of the bursts was left for a third round"
+        );
+        follower.abort();
+    }
+}

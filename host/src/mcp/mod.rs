@@ -125,7 +125,7 @@ impl Live {
 
     /// Serves `registry` from now on and tells every session and listen stream whose lists
     /// changed.
-    pub async fn replace(&self, registry: Registry) {
+    async fn replace(&self, registry: Registry) {
         let new = Served::new(Arc::new(registry));
         let old = std::mem::replace(
             &mut *self
