@@ -68,23 +68,45 @@ impl ListChanges {
 
 /// carport over stdio with the configuration `config`, for a client counting list changes.
 async fn serve_stdio(config: &Path) -> (RunningService<RoleClient, ListChanges>, ListChanges) {
+    let (client, changes, _) = serve_stdio_logged(config).await;
+    (client, changes)
+}
+
+/// The same, with carport's log.
+async fn serve_stdio_logged(
+    config: &Path,
+) -> (
+    RunningService<RoleClient, ListChanges>,
+    ListChanges,
+    Arc<Mutex<String>>,
+) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"));
     command
         .args(["serve", "--config"])
         .arg(config)
         .env("CARPORT_CACHE_DIR", cache_dir())
         .env("CARPORT_LOG", "info");
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::null())
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(Stdio::piped())
         .spawn()
         .expect("carport starts");
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut lines = BufReader::new(stderr.expect("stderr is piped")).lines();
+    tokio::spawn({
+        let log = log.clone();
+        async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.lock().unwrap().push_str(&(line + "\n"));
+            }
+        }
+    });
     let changes = ListChanges::default();
     let client = changes
         .clone()
         .serve(transport)
         .await
         .expect("MCP handshake");
-    (client, changes)
+    (client, changes, log)
 }
 
 async fn call(
@@ -441,5 +463,57 @@ async fn a_storm_of_changed_calls_describes_the_plugin_a_bounded_number_of_times
             .await
             .contains(&"hostile_stormed".to_string()),
         "the second storm's change (removing the tool) was not lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_catalogue_whose_names_collide_leaves_the_plugin_serving_its_old_one() {
+    // Both serve bare names. `fixed` serves only `stormed`, which its state already offers
+    // (described from its state at start, not from the cache, as its grant has it);
+    // `dynamic` adds a `stormed` of its own after the storm, which cannot be served.
+    let hostile = component("hostile.wasm");
+    let (dir, config) = config_with(&format!(
+        "[plugins.dynamic]\ncomponent = {hostile:?}\nprefix_names = false\n\
+         dynamic_catalogue = true\n\
+         [plugins.fixed]\ncomponent = {hostile:?}\nprefix_names = false\n\
+         tools = [\"stormed\"]\ndynamic_catalogue = true\n",
+        hostile = hostile.display().to_string()
+    ));
+    let fixed_state = dir.path().join("data/state/fixed");
+    std::fs::create_dir_all(&fixed_state).unwrap();
+    std::fs::write(fixed_state.join("stormed"), b"1").unwrap();
+    let (client, changes, log) = serve_stdio_logged(&config).await;
+    let before = tool_names(&client).await;
+    assert!(
+        before.contains(&"stormed".to_string()) && before.contains(&"exfiltrate".to_string()),
+        "{before:?}"
+    );
+
+    let stormed = call(&client, "catalogue_storm", json!({"times": 1})).await;
+    assert!(!is_error(&stormed), "{}", text_of(&stormed));
+    tokio::time::timeout(EVENT_WAIT, async {
+        while !log
+            .lock()
+            .unwrap()
+            .contains("keep their previous catalogue")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the refused catalogue is logged: {}", log.lock().unwrap()));
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.contains("plugins dynamic keep their previous catalogue")
+            && log.contains("plugin `fixed` was not loaded: its tool stormed is already served"),
+        "{log}"
+    );
+    assert_eq!(tool_names(&client).await, before, "nothing vanished");
+    let still = call(&client, "describes", json!({})).await;
+    assert!(!is_error(&still), "{}", text_of(&still));
+    assert_eq!(
+        *changes.tools.lock().unwrap(),
+        0,
+        "the lists did not change"
     );
 }

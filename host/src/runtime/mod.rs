@@ -171,6 +171,16 @@ fn compile(
     })
 }
 
+/// Whether a new registry reads the components of the plugins it keeps again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeptComponents {
+    /// Read and hashed: a reload keeps a plugin only if its component is the same build.
+    Recheck,
+    /// Taken as loaded: describing a plugin again changes no file, and hashing every
+    /// component (a Python one is ~19 MB) at each catalogue change would be wasted.
+    AsLoaded,
+}
+
 /// A resource template with the plugin that serves it.
 pub struct TemplateEntry {
     pub plugin: Arc<LoadedPlugin>,
@@ -230,7 +240,14 @@ impl Registry {
     pub async fn load(config: &Config) -> Result<Registry> {
         let runtime = Arc::new(Runtime::new()?);
         let cache = Arc::new(ComponentCache::new(&runtime.engine, &config.cache_dir()));
-        Ok(Registry::assemble(runtime, cache, Arc::new(config.clone()), &[]).await)
+        Ok(Registry::assemble(
+            runtime,
+            cache,
+            Arc::new(config.clone()),
+            &[],
+            KeptComponents::Recheck,
+        )
+        .await)
     }
 
     /// A registry for `config` that keeps every plugin of this one whose entry and component
@@ -241,6 +258,7 @@ impl Registry {
             self.cache.clone(),
             Arc::new(config.clone()),
             &self.loaded,
+            KeptComponents::Recheck,
         )
         .await
     }
@@ -255,7 +273,8 @@ impl Registry {
     /// one: every other plugin is kept as it is, and plugins.toml's `tools`/`deny_tools` apply
     /// to the new tools as to the old. A plugin keeps its id, version, summary and resource
     /// scheme as loaded; its tools, prompts and resource templates are its new answer's. A
-    /// plugin whose `describe` fails now keeps its previous catalogue.
+    /// plugin whose `describe` fails now, or whose new names collide with another plugin's,
+    /// keeps its previous catalogue.
     pub async fn redescribe(&self, changed: &[String]) -> Registry {
         let mut previous = Vec::with_capacity(self.loaded.len());
         for loaded in &self.loaded {
@@ -289,11 +308,43 @@ impl Registry {
                 }
             }
         }
+        let registry = self.rebuilt(&previous).await;
+        // A new catalogue that cannot be served beside the others (a name another plugin
+        // serves) would have a plugin refused whole, the changed one or the one it collides
+        // with: no plugin vanishes over a change; the plugins changed in this round keep
+        // serving what they offered before.
+        let lost: Vec<&String> = self
+            .loaded
+            .iter()
+            .map(|loaded| &loaded.id)
+            .filter(|id| registry.description(id).is_none())
+            .collect();
+        if lost.is_empty() {
+            return registry;
+        }
+        let reasons: Vec<&str> = registry
+            .problems
+            .iter()
+            .filter(|problem| lost.iter().any(|id| problem.contains(&format!("`{id}`"))))
+            .map(String::as_str)
+            .collect();
+        tracing::warn!(
+            "plugins {} keep their previous catalogue: the new one cannot be served ({})",
+            changed.join(", "),
+            reasons.join("; ")
+        );
+        self.rebuilt(&self.loaded).await
+    }
+
+    /// This registry's configuration assembled again from `loaded`, whose components are
+    /// unchanged (a change on disk is the watcher's to reload).
+    async fn rebuilt(&self, loaded: &[Arc<Loaded>]) -> Registry {
         Registry::assemble(
             self.runtime.clone(),
             self.cache.clone(),
             self.config.clone(),
-            &previous,
+            loaded,
+            KeptComponents::AsLoaded,
         )
         .await
     }
@@ -303,6 +354,7 @@ impl Registry {
         cache: Arc<ComponentCache>,
         config: Arc<Config>,
         previous: &[Arc<Loaded>],
+        kept_components: KeptComponents,
     ) -> Registry {
         let mut registry = Registry {
             runtime,
@@ -343,8 +395,9 @@ impl Registry {
                 );
                 tokio::task::spawn_blocking(move || {
                     if let Some(kept) = kept
-                        && read_pinned(&id, &path, pinned.as_deref(), drop_in)
-                            .is_ok_and(|(_, digest)| digest == kept.plugin.digest)
+                        && (kept_components == KeptComponents::AsLoaded
+                            || read_pinned(&id, &path, pinned.as_deref(), drop_in)
+                                .is_ok_and(|(_, digest)| digest == kept.plugin.digest))
                     {
                         return Ok(Err(kept));
                     }
