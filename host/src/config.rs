@@ -121,6 +121,9 @@ pub struct PluginConfig {
     /// May ask the client for its roots (folders the user shared with the client).
     #[serde(default)]
     pub roots: bool,
+    /// May tell the host its catalogue changed (`catalogue.changed`), which describes it again.
+    #[serde(default)]
+    pub dynamic_catalogue: bool,
     /// Secrets of this plugin holding secp256k1 keys the host signs with for it (EIP-191).
     #[serde(default)]
     pub ethereum_keys: Vec<String>,

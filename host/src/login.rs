@@ -24,7 +24,9 @@ pub async fn login(config: &Config, plugin_id: &str, paste: bool) -> Result<()> 
              (see README, plugins.toml reference)"
         );
     }
-    let grants = Arc::new(grants(config, plugin_id, plugin)?);
+    // No plugin code runs here, so nothing would follow its catalogue changes.
+    let unfollowed = Arc::default();
+    let grants = Arc::new(grants(config, plugin_id, plugin, &unfollowed)?);
     let started = SignIn::start(&grants, Vec::new())
         .await
         .map_err(anyhow::Error::msg)?;

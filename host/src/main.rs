@@ -289,6 +289,7 @@ async fn serve(
 ) -> Result<()> {
     let registry = Arc::new(Registry::load(config).await?);
     let server = CarportServer::new(registry);
+    let _catalogue_changes = server.live().follow_catalogue_changes();
     let _watch = match (config_path, config.plugins_dir()) {
         (Some(config_path), Some(plugins_dir)) => Some(carport::drop_in::watch::start(
             config_path,

@@ -3,6 +3,7 @@
 //!
 //! The components come from `cargo xtask components` (the README's test command builds them).
 
+mod catalogue;
 mod compact;
 mod conformance;
 mod dimo;

@@ -646,8 +646,13 @@ async fn carport_login_dimo_in_a_real_browser_stores_the_token_and_keeps_the_cla
 
     // What the plugin may learn: signed in, the claims, the expiry; never the token.
     let loaded = carport::config::Config::load(&config).unwrap();
-    let grants =
-        carport::runtime::grants::grants(&loaded, "dimo", &loaded.plugins["dimo"]).unwrap();
+    let grants = carport::runtime::grants::grants(
+        &loaded,
+        "dimo",
+        &loaded.plugins["dimo"],
+        &Default::default(),
+    )
+    .unwrap();
     let account = carport::capabilities::sign_in::SignIn::status(&grants).unwrap();
     assert!(account.signed_in);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The host side of the WIT world: one module per imported interface, each checking its
 //! capability at the boundary. A plugin's whole view of the world is [`CallState`].
 
+pub mod catalogue;
 pub mod client;
 pub mod clock;
 pub mod ethereum_signer;
@@ -57,6 +58,8 @@ pub struct Grants {
     pub sampling: bool,
     /// plugins.toml `roots = true`.
     pub roots: bool,
+    /// plugins.toml `dynamic_catalogue = true`; None denies the `catalogue` import.
+    pub catalogue: Option<catalogue::CatalogueGrant>,
     /// How many more lines the plugin may log now; shared by all its calls.
     pub log_budget: std::sync::Mutex<log::LogBudget>,
 }

@@ -685,7 +685,9 @@ mod tests {
         );
         let config = crate::config::Config::parse(&text, folder.path()).unwrap();
         let plugin = &config.plugins["t"];
-        let grants = Arc::new(crate::runtime::grants::grants(&config, "t", plugin).unwrap());
+        let grants = Arc::new(
+            crate::runtime::grants::grants(&config, "t", plugin, &Arc::default()).unwrap(),
+        );
         for reserved in [
             "redirectUri",
             "clientId",

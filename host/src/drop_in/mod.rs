@@ -35,6 +35,9 @@ pub struct Manifest {
     pub client: Vec<ClientCapability>,
     /// Memory one call needs, when more than carport's default.
     pub memory_mib: Option<u64>,
+    /// Its tools depend on its state, and it says when they change (`catalogue.changed`).
+    #[serde(default)]
+    pub dynamic_catalogue: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -182,6 +185,9 @@ pub fn describe_request(manifest: &Manifest) -> Vec<String> {
     if let Some(memory) = manifest.memory_mib {
         lines.push(format!("memory per call: {memory} MiB"));
     }
+    if manifest.dynamic_catalogue {
+        lines.push("may change its tools while carport runs (dynamic_catalogue)".to_string());
+    }
     lines
 }
 
@@ -238,6 +244,9 @@ pub fn grant(config_path: &Path, id: &str) -> Result<Granted> {
     }
     if let Some(memory) = manifest.memory_mib {
         entry["memory_mib"] = toml_edit::value(i64::try_from(memory).unwrap_or(i64::MAX));
+    }
+    if manifest.dynamic_catalogue {
+        entry["dynamic_catalogue"] = toml_edit::value(true);
     }
     if !manifest.settings.is_empty() {
         let mut settings = toml_edit::Table::new();
@@ -313,7 +322,7 @@ mod tests {
         std::fs::write(
             plugins.join("acme.toml"),
             "description = \"Acme cars\"\nallow = [\"https://api.acme.example\"]\n\
-             client = [\"elicitation\"]\n[settings]\nregion = \"eu\"\n\
+             client = [\"elicitation\"]\ndynamic_catalogue = true\n[settings]\nregion = \"eu\"\n\
              [secrets.token]\ndescription = \"Acme API key\"\n",
         )
         .unwrap();
@@ -335,6 +344,7 @@ mod tests {
         );
         assert_eq!(entry.allow, vec!["https://api.acme.example"]);
         assert!(entry.elicitation && !entry.sampling);
+        assert!(entry.dynamic_catalogue);
         assert_eq!(entry.settings["region"], "eu");
         assert_eq!(entry.secrets["token"].env.as_deref(), Some("ACME_TOKEN"));
         assert_eq!(granted.secret_variables, vec!["ACME_TOKEN"]);

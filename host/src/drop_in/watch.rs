@@ -78,14 +78,17 @@ pub fn start(config_path: &Path, plugins_dir: &Path, live: Arc<Live>) -> Result<
             while changed.try_recv().is_ok() {}
             match Config::load(&config_path) {
                 Ok(config) => {
-                    let registry = live.registry().reload(&config).await;
-                    tracing::info!(
-                        "reloaded: {} plugins, {} tools, {} problems",
-                        registry.plugins.len(),
-                        registry.tools.len(),
-                        registry.problems.len()
-                    );
-                    live.replace(registry).await;
+                    live.rebuild(|current| async move {
+                        let registry = current.reload(&config).await;
+                        tracing::info!(
+                            "reloaded: {} plugins, {} tools, {} problems",
+                            registry.plugins.len(),
+                            registry.tools.len(),
+                            registry.problems.len()
+                        );
+                        registry
+                    })
+                    .await;
                 }
                 Err(error) => tracing::error!(
                     "plugins.toml changed but is not valid, so the plugins stay as they were: \

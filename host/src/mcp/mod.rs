@@ -22,7 +22,7 @@ use rmcp::model::{
     Reference, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
     SubscriptionFilter, Tool, ToolAnnotations, UnsubscribeRequestParams,
 };
-use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -67,9 +67,26 @@ pub struct Live {
     served: std::sync::RwLock<Served>,
     /// Initialised sessions, told when the lists change.
     peers: Mutex<Vec<rmcp::Peer<RoleServer>>>,
+    /// Open 2026-07-28 `subscriptions/listen` streams, told when the lists they asked about
+    /// change.
+    listeners: Mutex<Vec<(u64, SubscriptionSink)>>,
+    next_listener: std::sync::atomic::AtomicU64,
+    /// Held while a new registry is built from the current one, so that a drop-in reload and
+    /// a plugin's catalogue change never build on the same registry and lose one another.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl Live {
+    fn new(registry: Arc<Registry>) -> Live {
+        Live {
+            served: std::sync::RwLock::new(Served::new(registry)),
+            peers: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Vec::new()),
+            next_listener: std::sync::atomic::AtomicU64::new(0),
+            rebuilding: tokio::sync::Mutex::new(()),
+        }
+    }
+
     pub fn registry(&self) -> Arc<Registry> {
         self.served().registry
     }
@@ -81,8 +98,34 @@ impl Live {
             .clone()
     }
 
-    /// Serves `registry` from now on and tells every session whose lists changed.
-    pub async fn replace(&self, registry: Registry) {
+    /// Builds a registry from the one served now and serves it, one rebuild at a time.
+    pub async fn rebuild<Build, Built>(&self, build: Build)
+    where
+        Build: FnOnce(Arc<Registry>) -> Built,
+        Built: std::future::Future<Output = Registry>,
+    {
+        let _one_at_a_time = self.rebuilding.lock().await;
+        let registry = build(self.registry()).await;
+        self.replace(registry).await;
+    }
+
+    /// Describes again, round by round, the plugins that say their catalogue changed
+    /// (`catalogue.changed`), and serves what they offer now. Runs as long as carport serves.
+    pub fn follow_catalogue_changes(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let live = self.clone();
+        let changes = self.registry().catalogue_changes();
+        tokio::spawn(async move {
+            changes
+                .follow(|changed| {
+                    live.rebuild(move |current| async move { current.redescribe(&changed).await })
+                })
+                .await;
+        })
+    }
+
+    /// Serves `registry` from now on and tells every session and listen stream whose lists
+    /// changed.
+    async fn replace(&self, registry: Registry) {
         let new = Served::new(Arc::new(registry));
         let old = std::mem::replace(
             &mut *self
@@ -124,6 +167,63 @@ impl Live {
                 tracing::debug!("list_changed not delivered: {error}");
             }
         }
+        let listeners: Vec<SubscriptionSink> = self
+            .listeners
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(_, sink)| sink.clone())
+            .collect();
+        for sink in listeners {
+            // Each stream gets only what it asked for; the sink tags each frame with the
+            // stream's subscription id.
+            let asked = sink.accepted();
+            let mut sent = Vec::new();
+            if tools_changed && asked.tools_list_changed == Some(true) {
+                sent.push(sink.notify_tool_list_changed().await);
+            }
+            if prompts_changed && asked.prompts_list_changed == Some(true) {
+                sent.push(sink.notify_prompt_list_changed().await);
+            }
+            if templates_changed && asked.resources_list_changed == Some(true) {
+                sent.push(sink.notify_resource_list_changed().await);
+            }
+            for error in sent.into_iter().filter_map(Result::err) {
+                tracing::debug!("list_changed not delivered on a listen stream: {error}");
+            }
+        }
+    }
+
+    /// Keeps telling `sink` of list changes until the returned registration is dropped.
+    fn listen(self: &Arc<Self>, sink: SubscriptionSink) -> ListenRegistration {
+        let id = self
+            .next_listener
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.listeners
+            .lock()
+            .expect("not poisoned")
+            .push((id, sink));
+        ListenRegistration {
+            live: self.clone(),
+            id,
+        }
+    }
+}
+
+/// An open listen stream's place among [`Live`]'s listeners; dropped when the stream ends,
+/// whether it was cancelled, closed or its task dropped.
+struct ListenRegistration {
+    live: Arc<Live>,
+    id: u64,
+}
+
+impl Drop for ListenRegistration {
+    fn drop(&mut self) {
+        self.live
+            .listeners
+            .lock()
+            .expect("not poisoned")
+            .retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -144,10 +244,7 @@ pub struct CarportServer {
 impl CarportServer {
     pub fn new(registry: Arc<Registry>) -> CarportServer {
         CarportServer {
-            live: Arc::new(Live {
-                served: std::sync::RwLock::new(Served::new(registry)),
-                peers: Mutex::new(Vec::new()),
-            }),
+            live: Arc::new(Live::new(registry)),
             seal: Arc::new(StateSeal::new()),
             session: Arc::new(Session::default()),
         }
@@ -665,12 +762,18 @@ impl ServerHandler for CarportServer {
             .filter(|uri| self.registry().resource_plugin(uri).is_ok())
             .cloned()
             .collect();
+        // The lists change when the drop-in folder, plugins.toml or a plugin's catalogue does;
+        // rmcp keeps only what was both asked for and advertised.
         let mut accepted = SubscriptionFilter::new();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        accepted.prompts_list_changed = requested.prompts_list_changed;
+        accepted.resources_list_changed = requested.resources_list_changed;
         accepted.resource_subscriptions = Some(uris);
         Some(accepted)
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let _told_of_list_changes = self.live.listen(context.sink().clone());
         let subscriptions = Subscriptions::default();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
             let notify = Notify::Listen(context.sink().clone());

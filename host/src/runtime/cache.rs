@@ -1,7 +1,9 @@
 //! Compiled components on disk, keyed by the component's sha256 and the engine's compatibility
 //! hash, so a warm start deserialises (~0.3 ms) instead of compiling (~50 ms release, ~0.5 s
 //! debug) each plugin. What each plugin's `describe` returned is kept beside it, keyed also by
-//! the settings it was described with, so a warm start runs no plugin code at all.
+//! the settings it was described with, so a warm start runs no plugin code at all. Plugins
+//! granted `dynamic_catalogue` are the exception: their description may depend on their state,
+//! which the key does not cover, so they are described at each start and never stored here.
 //!
 //! A compiled file is native code: loading a changed one would run whatever it now contains.
 //! So each file starts with a CRC-32 of the compiled code that follows it, is read into memory

@@ -1,11 +1,13 @@
 //! Turning a plugin's table in plugins.toml into the capabilities it is granted.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::capabilities::Grants;
+use crate::capabilities::catalogue::{CatalogueChanges, CatalogueGrant};
 use crate::capabilities::ethereum_signer::SigningKeys;
 use crate::capabilities::http::{CredentialScope, Egress};
 use crate::capabilities::key_agreement::KeyAgreementGrant;
@@ -16,7 +18,13 @@ use crate::capabilities::sign_in::SignIn;
 use crate::capabilities::state::{PluginState, StateQuota};
 use crate::config::{Config, PluginConfig};
 
-pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants> {
+/// `catalogue_changes` is where the plugin's `catalogue.changed` goes, if it is granted.
+pub fn grants(
+    config: &Config,
+    id: &str,
+    plugin: &PluginConfig,
+    catalogue_changes: &Arc<CatalogueChanges>,
+) -> Result<Grants> {
     let http = Egress::new(
         id,
         &plugin.allow,
@@ -100,6 +108,9 @@ pub fn grants(config: &Config, id: &str, plugin: &PluginConfig) -> Result<Grants
         elicitation: plugin.elicitation,
         sampling: plugin.sampling,
         roots: plugin.roots,
+        catalogue: plugin.dynamic_catalogue.then(|| CatalogueGrant {
+            changes: catalogue_changes.clone(),
+        }),
         ethereum_keys: SigningKeys::new(plugin.ethereum_keys.iter().cloned()),
     })
 }
@@ -127,6 +138,9 @@ pub fn summary(plugin: &PluginConfig) -> Vec<String> {
         if granted {
             lines.push(format!("client {name}"));
         }
+    }
+    if plugin.dynamic_catalogue {
+        lines.push("dynamic catalogue (described again when it says so)".to_string());
     }
     lines
 }

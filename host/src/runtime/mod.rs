@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config as EngineConfig, Engine};
 
+use crate::capabilities::catalogue::CatalogueChanges;
 use crate::capabilities::{
     self, CallContext, CallState, Completion, CompletionReference, CompletionRequest, PluginInfo,
     PluginPre, PromptResult, ResourceContents, ResourceInfo, ResourceTemplate, ToolMode,
@@ -41,6 +42,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     /// The same world plus an empty WASI, for components whose toolchain imports WASI.
     wasi_linker: Linker<CallState>,
+    /// Plugins granted `dynamic_catalogue` that said their catalogue changed.
+    catalogue_changes: Arc<CatalogueChanges>,
 }
 
 impl Runtime {
@@ -69,6 +72,7 @@ impl Runtime {
             engine,
             linker,
             wasi_linker,
+            catalogue_changes: Arc::default(),
         })
     }
 }
@@ -167,6 +171,16 @@ fn compile(
     })
 }
 
+/// Whether a new registry reads the components of the plugins it keeps again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeptComponents {
+    /// Read and hashed: a reload keeps a plugin only if its component is the same build.
+    Recheck,
+    /// Taken as loaded: describing a plugin again changes no file, and hashing every
+    /// component (a Python one is ~19 MB) at each catalogue change would be wasted.
+    AsLoaded,
+}
+
 /// A resource template with the plugin that serves it.
 pub struct TemplateEntry {
     pub plugin: Arc<LoadedPlugin>,
@@ -202,6 +216,8 @@ pub struct PluginReport {
 pub struct Registry {
     runtime: Arc<Runtime>,
     cache: Arc<ComponentCache>,
+    /// The configuration this registry was built from.
+    config: Arc<Config>,
     loaded: Vec<Arc<Loaded>>,
     pub plugins: Vec<Arc<LoadedPlugin>>,
     pub tools: Vec<ToolEntry>,
@@ -224,7 +240,14 @@ impl Registry {
     pub async fn load(config: &Config) -> Result<Registry> {
         let runtime = Arc::new(Runtime::new()?);
         let cache = Arc::new(ComponentCache::new(&runtime.engine, &config.cache_dir()));
-        Ok(Registry::assemble(runtime, cache, config, &[]).await)
+        Ok(Registry::assemble(
+            runtime,
+            cache,
+            Arc::new(config.clone()),
+            &[],
+            KeptComponents::Recheck,
+        )
+        .await)
     }
 
     /// A registry for `config` that keeps every plugin of this one whose entry and component
@@ -233,8 +256,95 @@ impl Registry {
         Registry::assemble(
             self.runtime.clone(),
             self.cache.clone(),
-            config,
+            Arc::new(config.clone()),
             &self.loaded,
+            KeptComponents::Recheck,
+        )
+        .await
+    }
+
+    /// Where the plugins of this registry (and of every registry reloaded from it) say that
+    /// their catalogue changed.
+    pub fn catalogue_changes(&self) -> Arc<CatalogueChanges> {
+        self.runtime.catalogue_changes.clone()
+    }
+
+    /// A registry in which the plugins `changed` are described again, built as a reload builds
+    /// one: every other plugin is kept as it is, and plugins.toml's `tools`/`deny_tools` apply
+    /// to the new tools as to the old. A plugin keeps its id, version, summary and resource
+    /// scheme as loaded; its tools, prompts and resource templates are its new answer's. A
+    /// plugin whose `describe` fails now, or whose new names collide with another plugin's,
+    /// keeps its previous catalogue.
+    pub async fn redescribe(&self, changed: &[String]) -> Registry {
+        let mut previous = Vec::with_capacity(self.loaded.len());
+        for loaded in &self.loaded {
+            if !changed.contains(&loaded.id) {
+                previous.push(loaded.clone());
+                continue;
+            }
+            match loaded.plugin.describe(DESCRIBE_TIMEOUT).await {
+                Ok(info) => {
+                    tracing::info!(
+                        "plugin `{}` said its catalogue changed: described again ({} tools, {} \
+                         prompts)",
+                        loaded.id,
+                        info.tools.len(),
+                        info.prompts.len()
+                    );
+                    previous.push(Arc::new(Loaded {
+                        id: loaded.id.clone(),
+                        config: loaded.config.clone(),
+                        plugin: loaded.plugin.clone(),
+                        info,
+                    }));
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        "plugin `{}` said its catalogue changed, but describing it again \
+                         failed, so it keeps its previous one: {error}",
+                        loaded.id
+                    );
+                    previous.push(loaded.clone());
+                }
+            }
+        }
+        let registry = self.rebuilt(&previous).await;
+        // A new catalogue that cannot be served beside the others (a name another plugin
+        // serves) would have a plugin refused whole, the changed one or the one it collides
+        // with: no plugin vanishes over a change; the plugins changed in this round keep
+        // serving what they offered before.
+        let lost: Vec<&String> = self
+            .loaded
+            .iter()
+            .map(|loaded| &loaded.id)
+            .filter(|id| registry.description(id).is_none())
+            .collect();
+        if lost.is_empty() {
+            return registry;
+        }
+        let reasons: Vec<&str> = registry
+            .problems
+            .iter()
+            .filter(|problem| lost.iter().any(|id| problem.contains(&format!("`{id}`"))))
+            .map(String::as_str)
+            .collect();
+        tracing::warn!(
+            "plugins {} keep their previous catalogue: the new one cannot be served ({})",
+            changed.join(", "),
+            reasons.join("; ")
+        );
+        self.rebuilt(&self.loaded).await
+    }
+
+    /// This registry's configuration assembled again from `loaded`, whose components are
+    /// unchanged (a change on disk is the watcher's to reload).
+    async fn rebuilt(&self, loaded: &[Arc<Loaded>]) -> Registry {
+        Registry::assemble(
+            self.runtime.clone(),
+            self.cache.clone(),
+            self.config.clone(),
+            loaded,
+            KeptComponents::AsLoaded,
         )
         .await
     }
@@ -242,12 +352,14 @@ impl Registry {
     async fn assemble(
         runtime: Arc<Runtime>,
         cache: Arc<ComponentCache>,
-        config: &Config,
+        config: Arc<Config>,
         previous: &[Arc<Loaded>],
+        kept_components: KeptComponents,
     ) -> Registry {
         let mut registry = Registry {
             runtime,
             cache,
+            config: config.clone(),
             loaded: Vec::new(),
             plugins: Vec::new(),
             tools: Vec::new(),
@@ -259,6 +371,7 @@ impl Registry {
             resource_plugins: Vec::new(),
             reports: Vec::new(),
         };
+        let config: &Config = &config;
         let enabled: Vec<(&String, &PluginConfig)> = config
             .plugins
             .iter()
@@ -282,8 +395,9 @@ impl Registry {
                 );
                 tokio::task::spawn_blocking(move || {
                     if let Some(kept) = kept
-                        && read_pinned(&id, &path, pinned.as_deref(), drop_in)
-                            .is_ok_and(|(_, digest)| digest == kept.plugin.digest)
+                        && (kept_components == KeptComponents::AsLoaded
+                            || read_pinned(&id, &path, pinned.as_deref(), drop_in)
+                                .is_ok_and(|(_, digest)| digest == kept.plugin.digest))
                     {
                         return Ok(Err(kept));
                     }
@@ -407,7 +521,12 @@ impl Registry {
             summary: String::new(),
             digest,
             pre,
-            grants: Arc::new(grants::grants(config, id, plugin_config)?),
+            grants: Arc::new(grants::grants(
+                config,
+                id,
+                plugin_config,
+                &self.runtime.catalogue_changes,
+            )?),
             context,
             timeout: Duration::from_secs(plugin_config.timeout_seconds),
             memory_bytes: usize::try_from(plugin_config.memory_mib.saturating_mul(1024 * 1024))
@@ -424,18 +543,29 @@ impl Registry {
         let context_key = hex::encode(Sha256::digest(
             serde_json::to_vec(&plugin.context).expect("settings serialise"),
         ));
-        let info = match self.cache.description(&plugin.digest, &context_key) {
+        // A plugin granted `dynamic_catalogue` may describe itself from its state, which the
+        // cache key (component and settings) does not cover, and its state may change without
+        // carport seeing it (a crash before describing it again, an edit): storing the latest
+        // description could still serve a stale one at the next start. Describing such a plugin
+        // at each start costs one `describe`, and only for the plugins that asked for it.
+        let cached = match plugin_config.dynamic_catalogue {
+            true => None,
+            false => self.cache.description(&plugin.digest, &context_key),
+        };
+        let info = match cached {
             Some(info) => info,
             None => {
                 let info = plugin
                     .describe(DESCRIBE_TIMEOUT)
                     .await
                     .map_err(|error| anyhow::anyhow!("describe failed: {error}"))?;
-                self.cache
-                    .store_description(&plugin.digest, &context_key, &info);
-                tracing::info!(
-                    "described plugin `{id}`; the description is cached for the next start"
-                );
+                if !plugin_config.dynamic_catalogue {
+                    self.cache
+                        .store_description(&plugin.digest, &context_key, &info);
+                    tracing::info!(
+                        "described plugin `{id}`; the description is cached for the next start"
+                    );
+                }
                 info
             }
         };

@@ -218,6 +218,12 @@ pub mod state {
     pub use crate::bindings::carport::provider::state::{delete, get, set};
 }
 
+/// For a plugin whose tools depend on its state (granted `dynamic_catalogue` in plugins.toml):
+/// `changed()` has the host run `describe` again and serve its new answer.
+pub mod catalogue {
+    pub use crate::bindings::carport::provider::catalogue::changed;
+}
+
 /// Browser sign-in of the user to the vendor (needs `[plugins.<id>.sign_in]` in plugins.toml):
 /// `start` returns the link for the user, `finish` takes the address the browser ended on when
 /// it could not reach carport, `status` says whether the user is signed in. What the sign-in

@@ -12,7 +12,7 @@ use carport_guest::{
     Annotations, CallContext, Completion, CompletionReference, CompletionRequest, Content, Media,
     Output, PluginInfo, Prompt, PromptArgument, PromptMessage, PromptResult, Provider,
     ResourceBody, ResourceContents, ResourceInfo, ResourceTemplate, Role, Tool, ToolError, args,
-    clock, log, progress,
+    catalogue, clock, log, progress, state,
 };
 use serde_json::{Value, json};
 
@@ -104,7 +104,40 @@ const TOOLS: &[(&str, &str)] = &[
         "test_input_required_result_capabilities",
         "Asks only what the client can answer",
     ),
+    (
+        "test_trigger_tool_change",
+        "Adds test_dynamic_tool, or removes it if it is there",
+    ),
+    (
+        "test_trigger_prompt_change",
+        "Adds test_dynamic_prompt, or removes it if it is there",
+    ),
 ];
+
+/// The tool `test_trigger_tool_change` adds and removes, and the state key saying it is there.
+const DYNAMIC_TOOL: &str = "test_dynamic_tool";
+/// The prompt `test_trigger_prompt_change` adds and removes, likewise.
+const DYNAMIC_PROMPT: &str = "test_dynamic_prompt";
+
+/// Whether the dynamic tool or prompt `name` is offered now (its key is in the plugin's state).
+fn offered(name: &str) -> bool {
+    matches!(state::get(name), Ok(Some(_)))
+}
+
+/// Adds or removes the dynamic tool or prompt `name`, and tells the host to ask again.
+fn toggle(name: &str) -> Result<Output, ToolError> {
+    let added = !offered(name);
+    match added {
+        true => state::set(name, b"offered"),
+        false => state::delete(name),
+    }
+    .map_err(ToolError::Denied)?;
+    catalogue::changed().map_err(ToolError::Denied)?;
+    Ok(Output::text(match added {
+        true => format!("{name} added"),
+        false => format!("{name} removed"),
+    }))
+}
 
 struct Conformance;
 
@@ -125,8 +158,12 @@ fn input_schema(tool: &str) -> Value {
 
 impl Provider for Conformance {
     fn describe(_context: &CallContext) -> PluginInfo {
+        let dynamic_tool = offered(DYNAMIC_TOOL)
+            .then_some((DYNAMIC_TOOL, "A tool that test_trigger_tool_change added"));
         let tools = TOOLS
             .iter()
+            .copied()
+            .chain(dynamic_tool)
             .map(|(name, description)| {
                 Tool::new(
                     name,
@@ -148,46 +185,59 @@ impl Provider for Conformance {
             description: description.to_string(),
             arguments,
         };
+        let dynamic_prompt = offered(DYNAMIC_PROMPT).then(|| {
+            prompt(
+                DYNAMIC_PROMPT,
+                "Dynamic Prompt",
+                "A prompt that test_trigger_prompt_change added",
+                vec![],
+            )
+        });
         PluginInfo::new(
             "conformance",
             "Fixtures of the MCP conformance suite.",
             tools,
         )
-        .with_prompts(vec![
-            prompt(
-                "test_simple_prompt",
-                "Simple Test Prompt",
-                "A simple prompt without arguments",
-                vec![],
-            ),
-            prompt(
-                "test_prompt_with_arguments",
-                "Prompt With Arguments",
-                "A prompt with required arguments",
-                vec![
-                    argument("arg1", "First test argument"),
-                    argument("arg2", "Second test argument"),
-                ],
-            ),
-            prompt(
-                "test_prompt_with_embedded_resource",
-                "Prompt With Embedded Resource",
-                "A prompt that includes an embedded resource",
-                vec![argument("resourceUri", "URI of the resource to embed")],
-            ),
-            prompt(
-                "test_prompt_with_image",
-                "Prompt With Image",
-                "A prompt that includes an image",
-                vec![],
-            ),
-            prompt(
-                "test_input_required_result_prompt",
-                "Prompt That Asks",
-                "A prompt that asks the user for context first",
-                vec![],
-            ),
-        ])
+        .with_prompts(
+            dynamic_prompt
+                .into_iter()
+                .chain([
+                    prompt(
+                        "test_simple_prompt",
+                        "Simple Test Prompt",
+                        "A simple prompt without arguments",
+                        vec![],
+                    ),
+                    prompt(
+                        "test_prompt_with_arguments",
+                        "Prompt With Arguments",
+                        "A prompt with required arguments",
+                        vec![
+                            argument("arg1", "First test argument"),
+                            argument("arg2", "Second test argument"),
+                        ],
+                    ),
+                    prompt(
+                        "test_prompt_with_embedded_resource",
+                        "Prompt With Embedded Resource",
+                        "A prompt that includes an embedded resource",
+                        vec![argument("resourceUri", "URI of the resource to embed")],
+                    ),
+                    prompt(
+                        "test_prompt_with_image",
+                        "Prompt With Image",
+                        "A prompt that includes an image",
+                        vec![],
+                    ),
+                    prompt(
+                        "test_input_required_result_prompt",
+                        "Prompt That Asks",
+                        "A prompt that asks the user for context first",
+                        vec![],
+                    ),
+                ])
+                .collect(),
+        )
         .with_resources(
             "test",
             vec![ResourceTemplate {
@@ -210,6 +260,9 @@ impl Provider for Conformance {
         let text = |text: &str| Ok(Output::text(text));
         match name.as_str() {
             "test_simple_text" => text("This is a simple text response for testing."),
+            "test_trigger_tool_change" => toggle(DYNAMIC_TOOL),
+            "test_trigger_prompt_change" => toggle(DYNAMIC_PROMPT),
+            DYNAMIC_TOOL => text("This tool was added while carport ran."),
             "test_image_content" => Ok(content(vec![image()])),
             "test_audio_content" => Ok(content(vec![Content::Audio(Media {
                 data: WAV.to_vec(),
@@ -478,6 +531,9 @@ impl Provider for Conformance {
         let messages = match name.as_str() {
             "test_simple_prompt" => vec![user(Content::Text(
                 "This is a simple prompt for testing.".into(),
+            ))],
+            DYNAMIC_PROMPT => vec![user(Content::Text(
+                "This prompt was added while carport ran.".into(),
             ))],
             "test_prompt_with_arguments" => vec![user(Content::Text(format!(
                 "Prompt with arguments: arg1='{}', arg2='{}'",
