@@ -313,14 +313,21 @@ impl CarportServer {
         input_responses: Option<&std::collections::BTreeMap<String, Value>>,
         request_state: Option<&str>,
     ) -> Result<RequestClient, McpError> {
-        let (logs, forwarder) = Forwarder::logs(context);
         // A client receives log messages only once it has asked for them: by logging/setLevel
-        // for its session, or (MCP 2026-07-28) by a level in the request's metadata.
+        // for its session, or (MCP 2026-07-28) by a level in the request's metadata. Without a
+        // level there is nothing to forward, and no task to start for it.
         let level = context.meta.log_level().or(*self
             .session
             .log_level
             .lock()
             .expect("not poisoned"));
+        let (logs, forwarder) = match level {
+            Some(_) => {
+                let (logs, forwarder) = Forwarder::logs(context);
+                (Some(logs), forwarder)
+            }
+            None => (None, Forwarder(Vec::new())),
+        };
         let link = McpClientLink::new(
             context,
             &self.seal,
@@ -328,7 +335,7 @@ impl CarportServer {
             input_responses,
             request_state,
             level,
-            Some(logs),
+            logs,
         )?;
         Ok(RequestClient {
             link: Arc::new(link),

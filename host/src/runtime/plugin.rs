@@ -155,13 +155,10 @@ impl LoadedPlugin {
     pub async fn list_resources(self: Arc<Self>) -> Result<Vec<ResourceInfo>, CallError> {
         let plugin = self.clone();
         self.isolated(async move {
-            let plugin = &*plugin;
-            invoke!(
-                plugin,
-                plugin.timeout,
-                CallLink::default(),
-                |store, exports| { exports.call_list_resources(store, &plugin.context) }
-            )
+            let (plugin, link) = (&*plugin, CallLink::default());
+            invoke!(plugin, plugin.timeout, link, |store, exports| {
+                exports.call_list_resources(store, &plugin.context)
+            })
         })
         .await
     }
@@ -203,13 +200,10 @@ impl LoadedPlugin {
     ) -> Result<Completion, CallError> {
         let plugin = self.clone();
         self.isolated(async move {
-            let plugin = &*plugin;
-            invoke!(
-                plugin,
-                plugin.timeout,
-                CallLink::default(),
-                |store, exports| { exports.call_complete(store, &request, &plugin.context) }
-            )
+            let (plugin, link) = (&*plugin, CallLink::default());
+            invoke!(plugin, plugin.timeout, link, |store, exports| {
+                exports.call_complete(store, &request, &plugin.context)
+            })
         })
         .await
     }

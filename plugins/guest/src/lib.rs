@@ -316,9 +316,14 @@ impl Output {
     }
 
     /// A structured result whose text is the same JSON, for clients that ignore structuredContent.
+    /// Compact, not indented: an assistant reads it as well either way, and indentation would
+    /// add a third to the tokens of every nested answer.
     pub fn json(value: &serde_json::Value) -> Output {
-        let text = serde_json::to_string_pretty(value).unwrap_or_default();
-        Output::json_with_text(value, text)
+        let json = value.to_string();
+        Output {
+            content: vec![Content::Text(json.clone())],
+            structured: Some(json),
+        }
     }
 
     /// A structured result with a short human summary as its text.
@@ -336,7 +341,7 @@ impl ResourceContents {
         ResourceContents {
             uri: uri.to_string(),
             mime_type: Some("application/json".into()),
-            body: ResourceBody::Text(serde_json::to_string_pretty(value).unwrap_or_default()),
+            body: ResourceBody::Text(value.to_string()),
         }
     }
 }
