@@ -276,7 +276,7 @@ fn default_memory_mib() -> u64 {
     DEFAULT_MEMORY_MIB
 }
 /// Plugin calls alive at once, across all plugins: the runtime's pools are sized for it.
-pub const MAX_CONCURRENT_CALLS: u32 = 192;
+pub const MAX_CONCURRENT_CALLS: u32 = 96;
 
 fn default_max_concurrent_calls() -> u32 {
     DEFAULT_MAX_CONCURRENT_CALLS
@@ -629,6 +629,23 @@ mod tests {
         let error = Config::parse(text, Path::new(".")).unwrap_err().to_string();
         assert!(error.contains("line 3"), "{error}");
         assert!(error.contains("alow"), "{error}");
+    }
+
+    #[test]
+    fn concurrent_calls_together_stay_within_the_pools() {
+        let table = |id: &str, calls: u32| {
+            format!("[plugins.{id}]\ncomponent = \"{id}.wasm\"\nmax_concurrent_calls = {calls}\n")
+        };
+        let within = table("a", MAX_CONCURRENT_CALLS / 2) + &table("b", MAX_CONCURRENT_CALLS / 2);
+        assert!(Config::parse(&within, Path::new(".")).is_ok());
+        let beyond = within + &table("c", 1);
+        let error = Config::parse(&beyond, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("add up to 97"), "{error}");
+        assert!(error.contains("lower max_concurrent_calls"), "{error}");
+        let disabled = beyond + "enabled = false\n";
+        assert!(Config::parse(&disabled, Path::new(".")).is_ok());
     }
 
     #[test]

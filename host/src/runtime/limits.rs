@@ -19,7 +19,7 @@ const MAX_TABLES: usize = 32;
 const POOL_SLOTS: u32 = 1000;
 /// Every running call needs a stack; creating the pool protects a guard page per stack, which
 /// each start pays for, so there are only as many as calls may run at once, plus the loads.
-const POOL_STACKS: u32 = crate::config::MAX_CONCURRENT_CALLS + 64;
+const POOL_STACKS: u32 = crate::config::MAX_CONCURRENT_CALLS + 32;
 /// What a slot keeps of a call's linear memory, reset in place (only the pages the call
 /// dirtied, where the kernel can say which) instead of unmapped: a call then starts without
 /// page faults. A typical call dirties a few hundred KiB.
