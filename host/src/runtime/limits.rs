@@ -22,8 +22,9 @@ const POOL_SLOTS: u32 = 1000;
 const POOL_STACKS: u32 = crate::config::MAX_CONCURRENT_CALLS + 32;
 /// What a slot keeps of a call's linear memory, reset in place (only the pages the call
 /// dirtied, where the kernel can say which) instead of unmapped: a call then starts without
-/// page faults. A typical call dirties a few hundred KiB.
-const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// page faults. A typical call dirties a few hundred KiB; every slot ever used keeps up to
+/// this much resident, so a burst of 96 calls leaves at most 96 MiB behind.
+const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 const KEEP_RESIDENT_STACK_BYTES: usize = 128 << 10;
 
 /// Every call instantiates its plugin afresh. From a pool, that reuses a slot the plugin ran in
