@@ -189,6 +189,11 @@ async fn a_warm_start_uses_the_compiled_component_cache() {
         "one compiled file per component: {cached:?}"
     );
     assert_eq!(
+        count(".cwasm.crc32"),
+        2,
+        "a checksum beside each compiled file: {cached:?}"
+    );
+    assert_eq!(
         count(".describe.json"),
         2,
         "one description per component: {cached:?}"

@@ -1,18 +1,17 @@
 //! Compiled components on disk, keyed by the component's sha256 and the engine's compatibility
 //! hash, so a warm start deserialises (~0.3 ms) instead of compiling (~50 ms release, ~0.5 s
 //! debug) each plugin. What each plugin's `describe` returned is kept beside it, keyed also by
-//! the settings it was described with, so a warm start runs no plugin code at all. Plugins
-//! granted `dynamic_catalogue` are the exception: their description may depend on their state,
-//! which the key does not cover, so they are described at each start and never stored here.
+//! the settings it was described with, so a warm start runs no plugin code at all.
 //!
 //! A compiled file is native code: loading a changed one would run whatever it now contains.
-//! So each file starts with a CRC-32 of the compiled code that follows it, is read into memory
-//! (no window between the check and the load), and is used only when the checksum matches and
-//! neither the file nor its folder can be written by anyone but carport's own user. The
-//! ownership check keeps other users out; the checksum catches corruption (a cryptographic hash
-//! would add nothing: whoever may write the file may write its checksum too, and a CRC reads
-//! the megabytes of every warm start several times faster). Anything else is recompiled, and
-//! the log says why.
+//! So each compiled file has a CRC-32 beside it (`.crc32`) and is loaded only when the checksum
+//! matches and neither the file, its checksum nor their folder can be written by anyone but
+//! carport's own user; anything else is recompiled, and the log says why. The ownership check
+//! keeps other users out; the checksum catches corruption (a cryptographic hash would add
+//! nothing: whoever may write the file may write its checksum too). The checked file is then
+//! mapped, not copied: copying the megabytes of code into fresh memory was the largest part of
+//! a warm start. Files are only ever replaced by rename, so a mapping never sees a later write
+//! by carport itself. A description is small: its checksum leads the file, read whole.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -26,7 +25,7 @@ use crate::capabilities::PluginInfo;
 
 const CHECKSUM_BYTES: usize = 4;
 /// Names the file layout, so a cache written by an older carport is a miss, not a mismatch.
-const LAYOUT: &str = "crc32";
+const LAYOUT: &str = "v3";
 
 pub struct ComponentCache {
     dir: PathBuf,
@@ -51,17 +50,15 @@ impl ComponentCache {
             .dir
             .join(format!("{digest}-{}-{LAYOUT}.cwasm", self.engine_key));
         if path.exists() {
-            match self.read_trusted(&path) {
+            let loaded = self.check_compiled(&path).and_then(|()| {
                 // SAFETY: the code was written by `precompile_component` of an engine with the
-                // same compatibility hash, is unchanged since (its checksum matches), and only
-                // carport's user could have replaced file and checksum together.
-                Ok(trusted) => match unsafe { Component::deserialize(engine, trusted.body()) } {
-                    Ok(component) => return Ok(component),
-                    Err(error) => tracing::warn!(
-                        "recompiling: the compiled component {} is unreadable: {error:#}",
-                        path.display()
-                    ),
-                },
+                // same compatibility hash and is unchanged since (its checksum matches); only
+                // carport's user could have replaced file and checksum together, or could
+                // write to the file while it is mapped.
+                unsafe { Component::deserialize_file(engine, &path) }.map_err(anyhow::Error::from)
+            });
+            match loaded {
+                Ok(component) => return Ok(component),
                 Err(reason) => tracing::warn!(
                     "recompiling: not loading the compiled component {}: {reason:#}",
                     path.display()
@@ -77,7 +74,13 @@ impl ComponentCache {
             "compiled component {digest} in {:?}; caching it",
             started.elapsed()
         );
-        if let Err(error) = self.store(&path, &compiled) {
+        let stored = self.store(&path, &[&compiled]).and_then(|()| {
+            self.store(
+                &checksum_path(&path),
+                &[&crc32fast::hash(&compiled).to_le_bytes()],
+            )
+        });
+        if let Err(error) = stored {
             tracing::warn!(
                 "cannot cache the compiled component at {}: {error:#}",
                 path.display()
@@ -111,7 +114,7 @@ impl ComponentCache {
         let path = self.description_path(digest, context_key);
         let stored = serde_json::to_vec(info)
             .map_err(anyhow::Error::from)
-            .and_then(|json| self.store(&path, &json));
+            .and_then(|json| self.store(&path, &[&crc32fast::hash(&json).to_le_bytes(), &json]));
         if let Err(error) = stored {
             tracing::warn!(
                 "cannot cache the description at {}: {error:#}",
@@ -144,7 +147,34 @@ impl ComponentCache {
         Ok(Trusted(contents))
     }
 
-    fn store(&self, path: &Path, compiled: &[u8]) -> Result<()> {
+    /// Checks a compiled file against the checksum beside it, reading it in small pieces (no
+    /// copy of the whole is made), and that only we could have written either.
+    fn check_compiled(&self, path: &Path) -> Result<()> {
+        only_ours(&std::fs::metadata(&self.dir)?, &self.dir)?;
+        let checksum_file =
+            std::fs::File::open(checksum_path(path)).context("its checksum file is missing")?;
+        only_ours(&checksum_file.metadata()?, &checksum_path(path))?;
+        let mut expected = Vec::new();
+        std::io::Read::read_to_end(&mut &checksum_file, &mut expected)?;
+        let mut file = std::fs::File::open(path)?;
+        only_ours(&file.metadata()?, path)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut piece = vec![0u8; 64 * 1024];
+        loop {
+            let read = std::io::Read::read(&mut file, &mut piece)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&piece[..read]);
+        }
+        if hasher.finalize().to_le_bytes()[..] != expected[..] {
+            bail!("its contents do not match their checksum (changed on disk or corrupted)");
+        }
+        Ok(())
+    }
+
+    /// Writes `parts` to `path` whole or not at all: a temporary file, synced, renamed.
+    fn store(&self, path: &Path, parts: &[&[u8]]) -> Result<()> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -156,12 +186,17 @@ impl ComponentCache {
             .truncate(true)
             .mode(0o600)
             .open(&temporary)?;
-        std::io::Write::write_all(&mut file, &crc32fast::hash(compiled).to_le_bytes())?;
-        std::io::Write::write_all(&mut file, compiled)?;
+        for part in parts {
+            std::io::Write::write_all(&mut file, part)?;
+        }
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
         Ok(())
     }
+}
+
+fn checksum_path(compiled: &Path) -> PathBuf {
+    compiled.with_extension("cwasm.crc32")
 }
 
 /// A cache file whose checksum matched, kept whole so the body is not copied again.
