@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::harness::{Harness, cache_dir, components_dir, is_error, text_of};
+use crate::harness::{Harness, cache_dir, components_dir, is_error, serve_http, text_of};
 
 /// A guard against a hang, not a measure: waits end as soon as the event arrives.
 const EVENT_WAIT: Duration = Duration::from_secs(120);
@@ -243,27 +243,7 @@ async fn a_listen_stream_hears_of_a_new_drop_in_and_a_prompts_only_stream_hears_
     let (dir, config) =
         config_with("[plugins.garage]\nsource = \"drop-in\"\nprefix_names = true\n");
     std::fs::create_dir_all(dir.path().join("drop-ins")).unwrap();
-    let mut carport = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"))
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("CARPORT_CACHE_DIR", cache_dir())
-        .env("CARPORT_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("carport starts");
-    let mut log = BufReader::new(carport.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = log
-            .next_line()
-            .await
-            .unwrap()
-            .expect("carport announces its HTTP address before exiting");
-        if let Some((_, address)) = line.split_once("MCP over streamable HTTP at ") {
-            break address.trim().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let (_carport, url) = serve_http(&config).await;
 
     let mut tools_only = ListenStream::open(&url, 41, json!({"toolsListChanged": true})).await;
     let mut prompts_only = ListenStream::open(&url, 42, json!({"promptsListChanged": true})).await;

@@ -6,9 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-use crate::harness::{cache_dir, components_dir};
+use crate::harness::{components_dir, serve_http};
 
 const REVISIONS: &[&str] = &["2025-11-25", "2026-07-28"];
 
@@ -60,27 +58,7 @@ async fn the_official_conformance_suite_passes_on_both_revisions() {
         .replace("../../target/conformance/state", "state");
     std::fs::write(&config, fixture).unwrap();
 
-    let mut carport = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"))
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("CARPORT_CACHE_DIR", cache_dir())
-        .env("CARPORT_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("carport starts");
-    let mut log = BufReader::new(carport.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = log
-            .next_line()
-            .await
-            .unwrap()
-            .expect("carport announces its HTTP address before exiting");
-        if let Some((_, address)) = line.split_once("MCP over streamable HTTP at ") {
-            break address.trim().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let (_carport, url) = serve_http(&config).await;
 
     for revision in REVISIONS {
         let results = repository()

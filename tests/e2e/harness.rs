@@ -240,6 +240,35 @@ impl Harness {
     }
 }
 
+/// `carport serve --http` on a free loopback port with `config`, and its MCP address; the
+/// process ends when the returned child is dropped.
+pub async fn serve_http(config: &Path) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut carport = tokio::process::Command::new(env!("CARGO_BIN_EXE_carport"))
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("CARPORT_CACHE_DIR", cache_dir())
+        .env("CARPORT_LOG", "info")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("carport starts");
+    let mut log = BufReader::new(carport.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = log
+            .next_line()
+            .await
+            .unwrap()
+            .expect("carport announces its HTTP address before exiting");
+        if let Some((_, address)) = line.split_once("MCP over streamable HTTP at ") {
+            break address.trim().to_string();
+        }
+    };
+    // Keeps the pipe drained so carport never blocks on a full stderr.
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    (carport, url)
+}
+
 pub fn write_config(dir: &TempDir, simulator: &Simulator, options: &Options) -> PathBuf {
     let components = components_dir();
     let token_file = dir.path().join("tessie-token");
