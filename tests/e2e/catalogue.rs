@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::CallToolRequestParams;
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::harness::{Harness, cache_dir, components_dir, is_error, serve_http, text_of};
+use crate::harness::{Harness, cache_dir, call_on, components_dir, is_error, serve_http, text_of};
 
 /// A guard against a hang, not a measure: waits end as soon as the event arrives.
 const EVENT_WAIT: Duration = Duration::from_secs(120);
@@ -107,20 +107,6 @@ async fn serve_stdio_logged(
         .await
         .expect("MCP handshake");
     (client, changes, log)
-}
-
-async fn call(
-    client: &RunningService<RoleClient, ListChanges>,
-    tool: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
-        .await
-        .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
 }
 
 async fn tool_names(client: &RunningService<RoleClient, ListChanges>) -> Vec<String> {
@@ -318,7 +304,7 @@ async fn a_plugin_changing_its_catalogue_reaches_a_session_and_its_new_tool_is_c
         "{before:?}"
     );
 
-    let added = call(&client, "conformance_test_trigger_tool_change", json!({})).await;
+    let added = call_on(&client, "conformance_test_trigger_tool_change", json!({})).await;
     assert!(!is_error(&added), "{}", text_of(&added));
     changes.wait_for(&changes.tools, 1).await;
     let after = tool_names(&client).await;
@@ -326,11 +312,11 @@ async fn a_plugin_changing_its_catalogue_reaches_a_session_and_its_new_tool_is_c
         after.contains(&"conformance_test_dynamic_tool".to_string()),
         "{after:?}"
     );
-    let called = call(&client, "conformance_test_dynamic_tool", json!({})).await;
+    let called = call_on(&client, "conformance_test_dynamic_tool", json!({})).await;
     assert!(!is_error(&called), "{}", text_of(&called));
     assert!(text_of(&called).contains("added while carport ran"));
 
-    let prompt_added = call(&client, "conformance_test_trigger_prompt_change", json!({})).await;
+    let prompt_added = call_on(&client, "conformance_test_trigger_prompt_change", json!({})).await;
     assert!(!is_error(&prompt_added), "{}", text_of(&prompt_added));
     changes.wait_for(&changes.prompts, 1).await;
     let prompts = client.list_all_prompts().await.unwrap();
@@ -365,11 +351,11 @@ async fn deny_tools_applies_to_the_tools_a_plugin_adds_later() {
         conformance.display().to_string()
     ));
     let (client, changes) = serve_stdio(&config).await;
-    let tool = call(&client, "conformance_test_trigger_tool_change", json!({})).await;
+    let tool = call_on(&client, "conformance_test_trigger_tool_change", json!({})).await;
     assert!(!is_error(&tool), "{}", text_of(&tool));
     // The tool list does not change (its one new tool is denied); the prompt change after it
     // is described in the same round or a later one, so its notice comes after both.
-    let prompt = call(&client, "conformance_test_trigger_prompt_change", json!({})).await;
+    let prompt = call_on(&client, "conformance_test_trigger_prompt_change", json!({})).await;
     assert!(!is_error(&prompt), "{}", text_of(&prompt));
     changes.wait_for(&changes.prompts, 1).await;
     assert!(
@@ -419,18 +405,18 @@ async fn a_storm_of_changed_calls_describes_the_plugin_a_bounded_number_of_times
         hostile.display().to_string()
     ));
     let (client, changes) = serve_stdio(&config).await;
-    let first = call(&client, "hostile_catalogue_storm", json!({"times": 1000})).await;
+    let first = call_on(&client, "hostile_catalogue_storm", json!({"times": 1000})).await;
     assert!(!is_error(&first), "{}", text_of(&first));
     changes.wait_for(&changes.tools, 1).await;
-    let added = call(&client, "hostile_stormed", json!({})).await;
+    let added = call_on(&client, "hostile_stormed", json!({})).await;
     assert!(!is_error(&added), "{}", text_of(&added));
 
     // Rounds run one after another: once the second storm's change is served, every round
     // of the first has run too.
-    let second = call(&client, "hostile_catalogue_storm", json!({"times": 1000})).await;
+    let second = call_on(&client, "hostile_catalogue_storm", json!({"times": 1000})).await;
     assert!(!is_error(&second), "{}", text_of(&second));
     changes.wait_for(&changes.tools, 2).await;
-    let describes: u64 = text_of(&call(&client, "hostile_describes", json!({})).await)
+    let describes: u64 = text_of(&call_on(&client, "hostile_describes", json!({})).await)
         .parse()
         .unwrap();
     // Each storm: one round at once, and the rest of it folded into one more.
@@ -469,7 +455,7 @@ async fn a_new_catalogue_whose_names_collide_leaves_the_plugin_serving_its_old_o
         "{before:?}"
     );
 
-    let stormed = call(&client, "catalogue_storm", json!({"times": 1})).await;
+    let stormed = call_on(&client, "catalogue_storm", json!({"times": 1})).await;
     assert!(!is_error(&stormed), "{}", text_of(&stormed));
     tokio::time::timeout(EVENT_WAIT, async {
         while !log
@@ -489,7 +475,7 @@ async fn a_new_catalogue_whose_names_collide_leaves_the_plugin_serving_its_old_o
         "{log}"
     );
     assert_eq!(tool_names(&client).await, before, "nothing vanished");
-    let still = call(&client, "describes", json!({})).await;
+    let still = call_on(&client, "describes", json!({})).await;
     assert!(!is_error(&still), "{}", text_of(&still));
     assert_eq!(
         *changes.tools.lock().unwrap(),

@@ -6,7 +6,7 @@
 use carport::simulator::fleet::ENERGY_SITE_ID;
 use carport::simulator::{RecordedRequest, SimOptions, Simulator, Vendor};
 use rmcp::RoleClient;
-use rmcp::model::{CallToolRequestParams, CallToolResult, GetPromptRequestParams, Tool};
+use rmcp::model::{CallToolResult, GetPromptRequestParams, Tool};
 use rmcp::service::RunningService;
 use serde_json::{Map, Value, json};
 
@@ -36,20 +36,6 @@ async fn start_both() -> Both {
     std::fs::write(&config, format!("{base}{table}")).unwrap();
     let (compact, _, _) = connect(&config, &cache_dir()).await;
     Both { full, compact }
-}
-
-async fn call(
-    client: &RunningService<RoleClient, Recorder>,
-    tool: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
-        .await
-        .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
 }
 
 /// What Tesla received: method, path, raw query and body (the clock's `timestamp_ms` aside).
@@ -144,7 +130,7 @@ async fn every_operation_sends_the_same_requests_in_compact_mode() {
 
         let (compact_name, compact_arguments) = compact_call(tool, &arguments);
         both.full.simulator.clear_requests();
-        let compact_result = call(&both.compact, &compact_name, compact_arguments.clone()).await;
+        let compact_result = call_on(&both.compact, &compact_name, compact_arguments.clone()).await;
         assert!(
             !is_error(&compact_result),
             "{compact_name} {compact_arguments}: {}",
@@ -201,7 +187,7 @@ async fn a_wrong_argument_is_refused_in_both_modes_before_anything_is_sent() {
             .call(&format!("tesla_{operation}"), arguments.clone())
             .await;
         assert!(is_error(&full), "full {operation} {arguments} was accepted");
-        let compact = call(
+        let compact = call_on(
             &both.compact,
             &format!("tesla_{tool}"),
             json!({ selector: operation, "arguments": arguments }),
@@ -232,7 +218,7 @@ async fn a_wrong_argument_is_refused_in_both_modes_before_anything_is_sent() {
             json!({"command": "honk_horn", "vehicle_tag": RED_ARROW}),
         ),
     ] {
-        let result = call(&both.compact, tool, arguments.clone()).await;
+        let result = call_on(&both.compact, tool, arguments.clone()).await;
         assert!(is_error(&result), "{tool} {arguments} was accepted");
     }
     assert!(wire(&both.full).is_empty(), "a request went out");
@@ -252,7 +238,7 @@ async fn help_gives_an_operations_full_mode_description_and_arguments() {
         .unwrap();
     both.full.simulator.clear_requests();
     let help = structured(
-        &call(
+        &call_on(
             &both.compact,
             "tesla_help",
             json!({"operation": "set_charge_limit"}),
@@ -269,7 +255,7 @@ async fn help_gives_an_operations_full_mode_description_and_arguments() {
         Value::Object((*full.input_schema).clone())
     );
     assert!(wire(&both.full).is_empty(), "help sent a request");
-    let unknown = call(&both.compact, "tesla_help", json!({"operation": "fly"})).await;
+    let unknown = call_on(&both.compact, "tesla_help", json!({"operation": "fly"})).await;
     assert!(is_error(&unknown));
 }
 
@@ -369,7 +355,7 @@ async fn teslamate_compact_reads_send_the_same_requests_and_refuse_the_same_date
                 json!({"endpoint": operation, "arguments": arguments}),
             ),
         };
-        let compact_result = call(&compact, tool, compact_arguments).await;
+        let compact_result = call_on(&compact, tool, compact_arguments).await;
         assert!(
             !is_error(&compact_result),
             "{operation}: {}",
@@ -401,7 +387,7 @@ async fn teslamate_compact_reads_send_the_same_requests_and_refuse_the_same_date
         );
         let full_sent = !teslamate_wire(&full).is_empty();
         full.simulator.clear_requests();
-        let compact_result = call(
+        let compact_result = call_on(
             &compact,
             "teslamate_read",
             json!({"endpoint": "get_car_charges", "arguments": arguments}),
@@ -596,7 +582,8 @@ async fn same_in_both_modes(
 
         let (compact_name, compact_arguments) = compact_call_of(plugin, full_tool, arguments);
         compact.simulator.clear_requests();
-        let compact_result = call(&compact.client, &compact_name, compact_arguments.clone()).await;
+        let compact_result =
+            call_on(&compact.client, &compact_name, compact_arguments.clone()).await;
         assert_eq!(
             seen(compact, vendors),
             full_wire,
@@ -796,7 +783,7 @@ async fn refuses_and_helps(
         } else {
             "command"
         };
-        let compact_result = call(
+        let compact_result = call_on(
             &compact.client,
             &format!("{plugin}_{tool}"),
             json!({ selector: operation, "arguments": arguments }),
@@ -822,7 +809,7 @@ async fn refuses_and_helps(
     }
     compact.simulator.clear_requests();
     for (tool, arguments) in wrong_operations {
-        let result = call(
+        let result = call_on(
             &compact.client,
             &format!("{plugin}_{tool}"),
             arguments.clone(),
@@ -836,7 +823,7 @@ async fn refuses_and_helps(
         .find(|tool| tool.name == format!("{plugin}_{help_for}"))
         .unwrap();
     let help = structured(
-        &call(
+        &call_on(
             &compact.client,
             &format!("{plugin}_help"),
             json!({ "operation": help_for }),
@@ -861,7 +848,7 @@ async fn refuses_and_helps(
         help["returns"],
         Value::Object((**documented.output_schema.as_ref().unwrap()).clone())
     );
-    let unknown = call(
+    let unknown = call_on(
         &compact.client,
         &format!("{plugin}_help"),
         json!({"operation": "fly"}),

@@ -21,7 +21,7 @@ use tempfile::TempDir;
 use tokio::io::AsyncReadExt;
 
 use crate::harness::{
-    BLUE_GHOST, RED_ARROW, cache_dir, components_dir, is_error, structured, text_of,
+    BLUE_GHOST, RED_ARROW, cache_dir, call_on, components_dir, is_error, structured, text_of,
 };
 
 /// Generous: the first load of the Python component compiles ~19 MB of Wasm in a debug host.
@@ -206,22 +206,8 @@ impl Server {
     }
 
     async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
-        call(&self.client, tool, arguments).await
+        call_on(&self.client, tool, arguments).await
     }
-}
-
-async fn call(
-    client: &RunningService<RoleClient, ListChanges>,
-    tool: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
-        .await
-        .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
 }
 
 fn component(name: &str) -> Vec<u8> {

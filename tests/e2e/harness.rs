@@ -195,13 +195,7 @@ impl Harness {
     }
 
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
-        let Value::Object(arguments) = arguments else {
-            panic!("arguments must be an object")
-        };
-        self.client
-            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
-            .await
-            .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
+        call_on(&self.client, tool, arguments).await
     }
 
     /// Calls with a progress token, so the server may report progress.
@@ -238,6 +232,21 @@ impl Harness {
             .filter(|request| request.vendor == vendor)
             .collect()
     }
+}
+
+/// Calls `tool` on any client; a protocol-level failure fails the test, a tool error is returned.
+pub async fn call_on<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
+        .await
+        .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
 }
 
 /// `carport serve --http` on a free loopback port with `config`, and its MCP address; the
